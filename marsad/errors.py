@@ -1,0 +1,59 @@
+"""One exception hierarchy for everything that can go wrong with one record.
+
+Each error carries a short, stable ``reason`` code (``http_404``, ``timeout``,
+``feed_malformed`` ...) that lands in the failures dataset, and a message a user
+can act on. Stages catch ``MarsadError`` and turn it into a failure row; anything
+else is a bug and is dead-lettered with reason ``internal_error``.
+"""
+
+from __future__ import annotations
+
+
+class MarsadError(Exception):
+    """Base class. ``reason`` is the machine-readable code, ``str(e)`` the message."""
+
+    reason: str = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        http_status: int | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+        self.http_status = http_status
+        self.attempts = attempts
+
+
+class SourcesError(MarsadError):
+    """The sources file is malformed. Raised before any fetch."""
+
+    reason = "sources_invalid"
+
+
+class FetchError(MarsadError):
+    """An HTTP fetch failed (status, timeout, size, scheme, redirect loop ...)."""
+
+    reason = "fetch_failed"
+
+
+class FeedError(MarsadError):
+    """A feed body could not be turned into entries."""
+
+    reason = "feed_malformed"
+
+
+class EntryError(MarsadError):
+    """A feed entry is unusable (no link, unsupported URL)."""
+
+    reason = "entry_invalid"
+
+
+class ExtractionError(MarsadError):
+    """No usable article text from the page nor from the feed."""
+
+    reason = "extraction_empty"

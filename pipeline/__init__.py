@@ -1,0 +1,1 @@
+"""Pipeline assembly, options and the ``marsad`` command line."""

@@ -1,0 +1,77 @@
+"""The batch graph, read top to bottom: one named step per stage (see ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.options import MarsadOptions, fetch_config, politeness_config
+from schemas.records import SourceFeed
+from schemas.tables import ARTICLES_PARTITION, ARTICLES_SCHEMA, FAILURES_PARTITION, FAILURES_SCHEMA
+from transforms.canonicalize import Canonicalize
+from transforms.dedup_content import DedupContent
+from transforms.dedup_urls import DedupUrls
+from transforms.extract import ExtractArticles
+from transforms.feed_state import ReadFeedState, StageFeedState, feed_state_path
+from transforms.fetch_articles import FetchArticles
+from transforms.fetch_feeds import FetchFeeds
+from transforms.parse_feeds import ParseFeeds
+from transforms.stored import ReadStoredArticles
+from transforms.tag import TagTopic
+from transforms.write import WriteDataset, tmp_dir
+
+
+def staged_state_path(output: str, run_id: str) -> str:
+    return FileSystems.join(tmp_dir(output, run_id), "feeds.json")
+
+
+def warc_dir(output: str, run_id: str) -> str:
+    return FileSystems.join(output, "warc", run_id)
+
+
+def build_batch(
+    pipeline: beam.Pipeline, feeds: list[SourceFeed], options: MarsadOptions, run_id: str
+) -> None:
+    output = options.output
+    config = fetch_config(options)
+    politeness = politeness_config(options)
+    archive = warc_dir(output, run_id) if options.warc else None
+
+    stored = pipeline | "ReadStoredArticles" >> ReadStoredArticles(
+        FileSystems.join(output, "articles")
+    )
+    feed_state = beam.pvalue.AsSingleton(
+        pipeline | "ReadFeedState" >> ReadFeedState(feed_state_path(output))
+    )
+    sources = pipeline | "Sources" >> beam.Create(feeds)
+    fetched, feed_failures, state_updates = sources | "FetchFeeds" >> FetchFeeds(
+        run_id, config, politeness, feed_state, archive
+    )
+    entries, parse_failures = fetched | "ParseFeeds" >> ParseFeeds(run_id)
+    canonical, url_failures = entries | "Canonicalize" >> Canonicalize(run_id)
+    new_entries = (canonical, stored) | "DedupUrls" >> DedupUrls()
+    pages, fetch_failures = new_entries | "FetchArticles" >> FetchArticles(
+        run_id, config, politeness, archive
+    )
+    extracted, extract_failures = pages | "Extract" >> ExtractArticles(run_id, options.min_chars)
+    clustered = (extracted, stored) | "DedupContent" >> DedupContent()
+    tagged, tag_failures = clustered | "Tag" >> TagTopic(
+        run_id, options.topic_threshold, options.topic
+    )
+
+    _ = tagged | "WriteArticles" >> WriteDataset(
+        "articles", output, run_id, ARTICLES_SCHEMA, ARTICLES_PARTITION
+    )
+    entry_failures = (
+        url_failures,
+        fetch_failures,
+        extract_failures,
+        tag_failures,
+    ) | "EntryFailures" >> beam.Flatten()
+    failures = (feed_failures, parse_failures, entry_failures) | "AllFailures" >> beam.Flatten()
+    _ = failures | "WriteFailures" >> WriteDataset(
+        "failures", output, run_id, FAILURES_SCHEMA, FAILURES_PARTITION
+    )
+    _ = (state_updates, failures) | "StageFeedState" >> StageFeedState(
+        staged_state_path(output, run_id), feed_state
+    )

@@ -1,0 +1,164 @@
+"""marsad's pipeline options, declared once.
+
+The same declarations feed Beam's ``PipelineOptions`` (so Dataflow and templates
+see them) and the CLI's ``--help``. Defaults are documented in the help text.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from marsad.crawl import PolitenessConfig
+from marsad.extract import DEFAULT_MIN_CHARS
+from marsad.http import FetchConfig
+
+_FETCH = FetchConfig()
+_POLITE = PolitenessConfig()
+
+
+def add_marsad_arguments(parser: argparse.ArgumentParser | object) -> None:
+    """Declare marsad's options on an argparse parser (or Beam's wrapper of one)."""
+    add = parser.add_argument  # type: ignore[attr-defined]
+    add("--sources", help="Outlets and feeds: a .yaml sources file or an .opml subscription list.")
+    add(
+        "--output",
+        help="Output folder (local path or gs://...): articles/, failures/, runs/ and state.",
+    )
+    add("--run_id", default=None, help="Id of this run (default: UTC timestamp plus random).")
+    add(
+        "--connect_timeout",
+        type=float,
+        default=_FETCH.connect_timeout,
+        help=f"Seconds to wait for a TCP/TLS connection (default {_FETCH.connect_timeout}).",
+    )
+    add(
+        "--read_timeout",
+        type=float,
+        default=_FETCH.read_timeout,
+        help=f"Seconds to wait between bytes of a response (default {_FETCH.read_timeout}).",
+    )
+    add(
+        "--total_timeout",
+        type=float,
+        default=_FETCH.total_timeout,
+        help=f"Seconds one response may take in all (default {_FETCH.total_timeout}).",
+    )
+    add(
+        "--max_bytes",
+        type=int,
+        default=_FETCH.max_bytes,
+        help=f"Largest response body accepted, after decompression (default {_FETCH.max_bytes}).",
+    )
+    add(
+        "--max_redirects",
+        type=int,
+        default=_FETCH.max_redirects,
+        help=f"Redirect hops followed per request (default {_FETCH.max_redirects}).",
+    )
+    add(
+        "--max_attempts",
+        type=int,
+        default=_FETCH.max_attempts,
+        help=f"Attempts per URL for timeouts, 429 and 5xx (default {_FETCH.max_attempts}).",
+    )
+    add(
+        "--http_user_agent",
+        default=_FETCH.user_agent,
+        help="User-Agent header sent with every request (default names marsad and its version).",
+    )
+    add(
+        "--max_concurrency",
+        type=int,
+        default=_POLITE.max_concurrency,
+        help=f"Requests in flight per worker, all hosts together (default {_POLITE.max_concurrency}).",
+    )
+    add(
+        "--per_host",
+        type=int,
+        default=_POLITE.per_host,
+        help=f"Requests in flight to one host (default {_POLITE.per_host}).",
+    )
+    add(
+        "--min_interval",
+        type=float,
+        default=_POLITE.min_interval,
+        help="Seconds between the starts of two requests to one host; a longer robots.txt "
+        f"Crawl-delay wins (default {_POLITE.min_interval}).",
+    )
+    add(
+        "--max_crawl_delay",
+        type=float,
+        default=_POLITE.max_crawl_delay,
+        help=f"Cap on a robots.txt Crawl-delay, in seconds (default {_POLITE.max_crawl_delay}).",
+    )
+    add(
+        "--ignore_robots",
+        action="store_true",
+        default=False,
+        help="Do not fetch or obey robots.txt. Only for sites you run yourself.",
+    )
+    add(
+        "--allow_private_networks",
+        "--allow-private-networks",
+        dest="allow_private_networks",
+        action="store_true",
+        default=False,
+        help="Allow fetching loopback, private and link-local addresses (off by default to "
+        "stop feeds from steering the crawler into internal services; the demo and intranet "
+        "feeds need it).",
+    )
+    add(
+        "--warc",
+        action="store_true",
+        default=False,
+        help="Also archive every fetched response as WARC under OUTPUT/warc/<run_id>/.",
+    )
+    add(
+        "--min_chars",
+        type=int,
+        default=DEFAULT_MIN_CHARS,
+        help="Extracted text shorter than this falls back to the feed's content "
+        f"(default {DEFAULT_MIN_CHARS}).",
+    )
+    add(
+        "--topic",
+        default=None,
+        help="Topic definition YAML (default: the bundled Iraq troop-withdrawal topic).",
+    )
+    add(
+        "--topic_threshold",
+        type=float,
+        default=None,
+        help="Override the topic's relevance threshold (default: the one the topic declares).",
+    )
+
+
+class MarsadOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        add_marsad_arguments(parser)
+
+
+def politeness_config(options: MarsadOptions) -> PolitenessConfig:
+    return PolitenessConfig(
+        max_concurrency=options.max_concurrency,
+        per_host=options.per_host,
+        min_interval=options.min_interval,
+        max_crawl_delay=options.max_crawl_delay,
+        respect_robots=not options.ignore_robots,
+    )
+
+
+def fetch_config(options: MarsadOptions) -> FetchConfig:
+    return FetchConfig(
+        connect_timeout=options.connect_timeout,
+        read_timeout=options.read_timeout,
+        total_timeout=options.total_timeout,
+        allow_private_networks=options.allow_private_networks,
+        max_bytes=options.max_bytes,
+        max_redirects=options.max_redirects,
+        max_attempts=options.max_attempts,
+        user_agent=options.http_user_agent,
+    )

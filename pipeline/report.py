@@ -1,0 +1,135 @@
+"""Counts per stage from Beam metrics, the accounting identity, and the printed summary."""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from contextlib import contextmanager
+
+from apache_beam.metrics.metric import MetricsFilter
+
+from transforms.common import METRICS_NAMESPACE
+
+STAGES = [
+    "fetch_feeds",
+    "parse_feeds",
+    "canonicalize",
+    "dedup_urls",
+    "fetch_articles",
+    "extract",
+    "dedup_content",
+    "tag",
+    "write_articles",
+    "write_failures",
+]
+ENTRY_STAGES = ("canonicalize", "fetch_articles", "extract", "tag")
+
+
+@contextmanager
+def _deep_recursion(limit: int = 50_000):
+    # Beam's metric consolidation (monitoring_infos.consolidate) overflowed the default
+    # recursion limit after a streaming run of ~10 polls on the FnApiRunner (many small
+    # bundles per stage); the query itself is correct given more depth.
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
+
+
+def query_metrics(result) -> dict:
+    with _deep_recursion():
+        return result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+
+
+def collect_counts(result) -> dict[str, int]:
+    """Flat ``{"stage.outcome": n}`` from a finished pipeline result."""
+    query = query_metrics(result)
+    counts: dict[str, int] = defaultdict(int)
+    for counter in query["counters"]:
+        counts[counter.key.metric.name] += int(counter.committed or counter.attempted or 0)
+    return dict(sorted(counts.items()))
+
+
+def collect_timings(result) -> dict[str, dict[str, float]]:
+    query = query_metrics(result)
+    timings: dict[str, dict[str, float]] = {}
+    for dist in query["distributions"]:
+        value = dist.committed or dist.attempted
+        if value is None or not value.count:
+            continue
+        stage = dist.key.metric.name.removesuffix(".ms")
+        timings[stage] = {
+            "elements": value.count,
+            "total_s": round(value.sum / 1000, 3),
+            "mean_ms": round(value.sum / value.count, 1),
+            "max_ms": value.max,
+        }
+    return timings
+
+
+def by_stage(counts: dict[str, int]) -> dict[str, dict[str, object]]:
+    stages: dict[str, dict[str, object]] = {}
+    for name, value in counts.items():
+        stage, _, outcome = name.partition(".")
+        entry = stages.setdefault(stage, {"failed": {}})
+        if outcome.startswith("failed."):
+            entry["failed"][outcome.removeprefix("failed.")] = value  # type: ignore[index]
+        else:
+            entry[outcome] = value
+    return stages
+
+
+def accounting(counts: dict[str, int]) -> dict[str, int | bool]:
+    """Where every feed entry went. ``balanced`` is the invariant the tests check."""
+    entries = counts.get("parse_feeds.entries", 0)
+    entry_failures = sum(
+        value
+        for name, value in counts.items()
+        if (name.startswith(tuple(f"{s}.failed." for s in ENTRY_STAGES)))
+        or name.startswith("parse_feeds.failed.entry_")
+    )
+    rows = counts.get("write_articles.rows", 0)
+    flagged = counts.get("dedup_content.duplicate", 0)
+    url_dups = counts.get("dedup_urls.duplicate_url", 0)
+    stored = counts.get("dedup_urls.already_stored", 0)
+    return {
+        "entries": entries,
+        "articles": rows - flagged,
+        "duplicates": flagged + url_dups,
+        "already_stored": stored,
+        "failures": entry_failures,
+        "balanced": entries == rows + url_dups + stored + entry_failures,
+    }
+
+
+def format_summary(manifest: dict) -> str:
+    counts = manifest["counts"]
+    stages = by_stage(counts)
+    lines = [
+        f"marsad run {manifest['run_id']}  status={manifest['status']}  "
+        f"wall={manifest['timings']['wall_s']}s",
+        f"output: {manifest['output']}",
+        "",
+        f"{'stage':<16}{'in':>7}{'out':>7}{'failed':>8}  details",
+    ]
+    for stage in STAGES:
+        info = stages.get(stage)
+        if not info:
+            continue
+        failed = info.get("failed", {})
+        details = [f"{k}={v}" for k, v in info.items() if k not in ("in", "out", "failed")]
+        details += [f"{reason}={n}" for reason, n in sorted(failed.items())]  # type: ignore[union-attr]
+        lines.append(
+            f"{stage:<16}{info.get('in', ''):>7}{info.get('out', ''):>7}"
+            f"{sum(failed.values()) or '':>8}  {', '.join(details)}"  # type: ignore[union-attr]
+        )
+    acc = manifest["accounting"]
+    lines += [
+        "",
+        f"entries {acc['entries']} = articles {acc['articles']} + duplicates {acc['duplicates']}"
+        f" + already stored {acc['already_stored']} + failures {acc['failures']}"
+        f"  [{'balanced' if acc['balanced'] else 'NOT BALANCED'}]",
+    ]
+    return "\n".join(lines)

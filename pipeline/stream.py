@@ -1,0 +1,203 @@
+"""Streaming mode: the same stages as the batch run, driven by a periodic impulse,
+with per-feed and dedup state in keyed Beam state instead of files.
+
+Where it runs: on Dataflow (``--runner=DataflowRunner --streaming``) ``marsad
+stream`` is a true unbounded job. Locally the FnApiRunner executes the same graph
+only with a bounded impulse (``--max_polls``): it polls in real time, but windows
+are written when the impulse finishes (BEAM_NOTES), so it behaves like a batch
+over the whole duration. For continuous local use prefer ``marsad run --watch``.
+
+Windowing: stateful steps (per-feed polling, first-seen ids, content clusters)
+run in the global window, so their state spans the job; steps that group (by
+host for polite fetching, by partition for writing) run in fixed windows of
+poll time.
+"""
+
+from __future__ import annotations
+
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.transforms import window
+from apache_beam.transforms.periodicsequence import PeriodicImpulse
+from apache_beam.typehints import Any, Tuple
+from apache_beam.utils.timestamp import MAX_TIMESTAMP
+
+from marsad.sources import load_sources
+from pipeline.options import MarsadOptions, fetch_config, politeness_config
+from schemas.records import SourceFeed
+from schemas.tables import ARTICLES_PARTITION, ARTICLES_SCHEMA, FAILURES_PARTITION, FAILURES_SCHEMA
+from transforms.canonicalize import Canonicalize
+from transforms.common import FAILURES
+from transforms.extract import ExtractArticles
+from transforms.fetch_articles import FetchArticles
+from transforms.stored import ReadStoredArticles
+from transforms.stream_state import SEED, ContentClusterFn, FirstSeenFn, PollFeedFn
+from transforms.tag import TagTopic
+from transforms.write_windowed import WriteWindowed
+
+
+def add_stream_arguments(parser) -> None:
+    add = parser.add_argument
+    add("--poll_interval", type=float, default=900.0, help="Seconds between polls (default 900).")
+    add(
+        "--window_size",
+        type=float,
+        default=300.0,
+        help="Seconds of poll time per output window / set of files (default 300).",
+    )
+    add(
+        "--state_ttl_days",
+        type=float,
+        default=14.0,
+        help="Days an article id or content hash is remembered for dedup (default 14).",
+    )
+    add(
+        "--seed_from_output",
+        action="store_true",
+        default=False,
+        help="Start with the ids and hashes already in --output (switching from batch).",
+    )
+    add(
+        "--max_polls",
+        type=int,
+        default=0,
+        help="Stop after this many polls (0 = run until cancelled; local runs need a bound).",
+    )
+
+
+class StreamOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        add_stream_arguments(parser)
+
+
+def _with_feed_key(feeds: list[SourceFeed]):
+    def emit(_tick):
+        for feed in feeds:
+            yield feed.feed_url, feed
+
+    return emit
+
+
+def build_stream(
+    ticks: beam.PCollection,
+    feeds: list[SourceFeed],
+    options: MarsadOptions,
+    stream: StreamOptions,
+    run_id: str,
+) -> None:
+    """Build the streaming graph downstream of ``ticks`` (PeriodicImpulse or TestStream)."""
+    pipeline = ticks.pipeline
+    output = options.output
+    config = fetch_config(options)
+    politeness = politeness_config(options)
+    ttl = stream.state_ttl_days * 24 * 3600
+    fixed = window.FixedWindows(stream.window_size)
+
+    polls = (
+        ticks
+        | "GlobalForState" >> beam.WindowInto(window.GlobalWindows())
+        | "EmitFeeds" >> beam.FlatMap(_with_feed_key(feeds)).with_output_types(Tuple[str, Any])
+    )
+    polled = polls | "PollFeeds" >> beam.ParDo(PollFeedFn(run_id, config, politeness)).with_outputs(
+        FAILURES, main="main"
+    )
+    canonical, url_failures = polled.main | "Canonicalize" >> Canonicalize(run_id)
+    keyed = canonical | "KeyById" >> beam.Map(lambda e: (e.article_id, e)).with_output_types(
+        Tuple[str, Any]
+    )
+    hash_seeds = None
+    if stream.seed_from_output:
+        stored = pipeline | "SeedFromOutput" >> ReadStoredArticles(
+            FileSystems.join(output, "articles")
+        )
+        id_seeds = stored | "IdSeeds" >> beam.Map(lambda s: (s.article_id, SEED)).with_output_types(
+            Tuple[str, Any]
+        )
+        keyed = (keyed, id_seeds) | "WithIdSeeds" >> beam.Flatten()
+        hash_seeds = (
+            stored
+            | "HasHash" >> beam.Filter(lambda s: bool(s.content_hash))
+            | "HashSeeds"
+            >> beam.Map(lambda s: (s.content_hash, (SEED, s.cluster_id))).with_output_types(
+                Tuple[str, Any]
+            )
+        )
+    new_entries = keyed | "FirstSeen" >> beam.ParDo(FirstSeenFn(ttl))
+
+    pages, fetch_failures = (
+        new_entries | "WindowForFetch" >> beam.WindowInto(fixed)
+    ) | "FetchArticles" >> FetchArticles(run_id, config, politeness)
+    extracted, extract_failures = pages | "Extract" >> ExtractArticles(run_id, options.min_chars)
+    by_hash = (
+        extracted
+        | "GlobalForClusters" >> beam.WindowInto(window.GlobalWindows())
+        | "KeyByHash" >> beam.Map(lambda a: (a.content_hash, a)).with_output_types(Tuple[str, Any])
+    )
+    if hash_seeds is not None:
+        by_hash = (by_hash, hash_seeds) | "WithHashSeeds" >> beam.Flatten()
+    clustered = by_hash | "DedupContent" >> beam.ParDo(ContentClusterFn(ttl))
+    tagged, tag_failures = clustered | "Tag" >> TagTopic(
+        run_id, options.topic_threshold, options.topic
+    )
+
+    _ = tagged | "WriteArticles" >> WriteWindowed(
+        "articles", output, run_id, ARTICLES_SCHEMA, ARTICLES_PARTITION, stream.window_size
+    )
+    failures = (
+        polled[FAILURES] | "PollFailuresWindow" >> beam.WindowInto(window.GlobalWindows()),
+        url_failures | "UrlFailuresWindow" >> beam.WindowInto(window.GlobalWindows()),
+        fetch_failures | "FetchFailuresWindow" >> beam.WindowInto(window.GlobalWindows()),
+        extract_failures | "ExtractFailuresWindow" >> beam.WindowInto(window.GlobalWindows()),
+        tag_failures,
+    ) | "AllFailures" >> beam.Flatten()
+    _ = failures | "WriteFailures" >> WriteWindowed(
+        "failures", output, run_id, FAILURES_SCHEMA, FAILURES_PARTITION, stream.window_size
+    )
+
+
+def run_stream(argv: list[str]) -> dict:
+    """Build and run the streaming pipeline; returns the run manifest."""
+    from pipeline.report import collect_counts
+    from pipeline.run import new_run_id, pipeline_options, versions, write_manifest
+
+    options = pipeline_options(argv)
+    marsad = options.view_as(MarsadOptions)
+    stream = options.view_as(StreamOptions)
+    feeds = load_sources(marsad.sources)
+    run_id = marsad.run_id or new_run_id()
+    runner = str(options.view_as(StandardOptions).runner or "")
+    if "Dataflow" in runner:
+        options.view_as(StandardOptions).streaming = True
+    elif stream.max_polls <= 0:
+        raise SystemExit(
+            "marsad stream: local runners need --max_polls (the local runner writes windows only "
+            "when the impulse ends); use `marsad run --watch` for continuous local polling"
+        )
+    start = time.time()
+    stop = start + stream.poll_interval * (stream.max_polls - 0.5) if stream.max_polls > 0 else None
+    pipeline = beam.Pipeline(options=options)
+    ticks = pipeline | "Poll" >> PeriodicImpulse(
+        start_timestamp=start,
+        stop_timestamp=stop if stop is not None else MAX_TIMESTAMP,
+        fire_interval=stream.poll_interval,
+    )
+    build_stream(ticks, feeds, marsad, stream, run_id)
+    result = pipeline.run()
+    state = result.wait_until_finish()
+    counts = collect_counts(result)
+    manifest = {
+        "run_id": run_id,
+        "status": str(state),
+        "mode": "stream",
+        "output": marsad.output,
+        "polls": stream.max_polls,
+        "counts": counts,
+        "timings": {"wall_s": round(time.time() - start, 2), "stages": {}},
+        "versions": versions(),
+    }
+    write_manifest(marsad.output, manifest)
+    return manifest

@@ -1,0 +1,1 @@
+"""Beam composite transforms, one concern per module. Logic lives in ``marsad``."""

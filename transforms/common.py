@@ -1,0 +1,102 @@
+"""What every stage shares: the metrics namespace, the failures tag, and a DoFn
+base that turns any exception into a failure row instead of losing the element.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.metrics import Metrics
+
+from marsad.errors import MarsadError
+from schemas.records import Failure
+
+METRICS_NAMESPACE = "marsad"
+FAILURES = "failures"
+
+
+def counter(stage: str, outcome: str) -> None:
+    """Increment ``<stage>.<outcome>`` in the one marsad namespace."""
+    Metrics.counter(METRICS_NAMESPACE, f"{stage}.{outcome}").inc()
+
+
+def failure_from_error(
+    error: BaseException, stage: str, url: str, run_id: str, **context: Any
+) -> Failure:
+    if isinstance(error, MarsadError):
+        return Failure(
+            stage=stage,
+            reason=error.reason,
+            message=str(error),
+            url=url,
+            run_id=run_id,
+            http_status=error.http_status,
+            attempts=error.attempts,
+            **context,
+        )
+    # Not ours: a bug or an unforeseen library error. Keep the element and the
+    # last traceback line so the row is actionable.
+    last = traceback.format_exception_only(type(error), error)[-1].strip()
+    return Failure(
+        stage=stage,
+        reason="internal_error",
+        message=f"unexpected {type(error).__name__} (please report): {last[:500]}",
+        url=url,
+        run_id=run_id,
+        **context,
+    )
+
+
+class StageDoFn(beam.DoFn):
+    """A DoFn whose elements end as outputs or as failure rows, never lost.
+
+    Subclasses implement ``handle(element)`` yielding outputs, and ``describe``
+    giving (url, context) for a failure row. Counters: ``<stage>.in``,
+    ``<stage>.out``, ``<stage>.failed.<reason>``; a distribution of milliseconds
+    per element as ``<stage>.ms``.
+    """
+
+    stage = "stage"
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+
+    def setup(self) -> None:
+        self._ms = Metrics.distribution(METRICS_NAMESPACE, f"{self.stage}.ms")
+
+    def describe(self, element: Any) -> tuple[str, dict[str, Any]]:
+        return "", {}
+
+    def handle(self, element: Any) -> Iterable[Any]:
+        raise NotImplementedError
+
+    def process(self, element: Any) -> Iterator[Any]:
+        counter(self.stage, "in")
+        started = time.perf_counter()
+        try:
+            outputs = list(self.handle(element))
+        except Exception as error:  # every failure becomes a row, whatever raised it
+            url, context = self.describe(element)
+            failure = failure_from_error(error, self.stage, url, self.run_id, **context)
+            counter(self.stage, f"failed.{failure.reason}")
+            yield pvalue.TaggedOutput(FAILURES, failure)
+        else:
+            for output in outputs:
+                if isinstance(output, Failure):
+                    counter(output.stage, f"failed.{output.reason}")
+                    yield pvalue.TaggedOutput(FAILURES, output)
+                else:
+                    counter(self.stage, "out")
+                    yield output
+        self._ms.update(int((time.perf_counter() - started) * 1000))
+
+
+def apply_stage(pcoll: beam.PCollection, label: str, dofn: StageDoFn) -> tuple[Any, Any]:
+    """Apply a StageDoFn; return (main, failures) PCollections."""
+    results = pcoll | label >> beam.ParDo(dofn).with_outputs(FAILURES, main="main")
+    return results.main, results[FAILURES]

@@ -1,0 +1,220 @@
+"""Keyed Beam state for streaming mode: what batch keeps in files, streaming keeps here.
+
+- ``PollFeedFn`` (key: feed URL) holds the feed's conditional-GET validators, body
+  hash and the entry keys of its last body; it fetches the feed and emits only
+  entries it has not listed before.
+- ``FirstSeenFn`` (key: article id) emits an entry the first time its id is seen,
+  then remembers it until ``ttl`` of event time passes without a sighting (an
+  event-time timer clears it).
+- ``ContentClusterFn`` (key: content hash) makes the first article with a hash
+  canonical and flags later ones as its duplicates, for ``ttl``.
+
+Seeds (``SEED`` payloads from an earlier batch output) only fill the state, so
+switching from scheduled batch to streaming emits nothing twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.coders import PickleCoder, StrUtf8Coder
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import (
+    ReadModifyWriteStateSpec,
+    TimerSpec,
+    on_timer,
+)
+from apache_beam.utils.timestamp import Duration, Timestamp
+
+from marsad.crawl import PoliteFetcher, PolitenessConfig
+from marsad.feeds import parse_feed
+from marsad.feedstate import FeedState, body_sha256, conditional_headers
+from marsad.http import FetchConfig, HttpClient
+from schemas.records import Article, FeedFetch, SourceFeed
+from transforms.common import FAILURES, counter, failure_from_error
+from transforms.fetch_feeds import FEED_ACCEPT, check_feed_type
+
+SEED = "__seed__"
+EXPIRED = "expired"
+
+
+def entry_key(entry) -> str:
+    return entry.guid or entry.link
+
+
+class PollFeedFn(beam.DoFn):
+    """(feed_url, SourceFeed) → FeedEntry for entries new to this feed; failures tagged."""
+
+    FEED_STATE = ReadModifyWriteStateSpec("feed_state", PickleCoder())
+    LISTED = ReadModifyWriteStateSpec("listed", PickleCoder())
+
+    def __init__(self, run_id: str, fetch: FetchConfig, politeness: PolitenessConfig) -> None:
+        self.run_id = run_id
+        self.fetch_config = fetch
+        self.politeness = politeness
+
+    def setup(self) -> None:
+        self.client = HttpClient(self.fetch_config)
+        self.fetcher = PoliteFetcher(self.client, self.politeness)
+
+    def teardown(self) -> None:
+        self.fetcher.close()
+        self.client.close()
+
+    def process(
+        self,
+        element: tuple[str, SourceFeed],
+        feed_state=beam.DoFn.StateParam(FEED_STATE),
+        listed_state=beam.DoFn.StateParam(LISTED),
+    ):
+        _url, feed = element
+        counter("fetch_feeds", "in")
+        previous: FeedState | None = feed_state.read()
+        try:
+            response = self.fetcher.fetch_one(
+                feed.feed_url, FEED_ACCEPT, conditional_headers(previous)
+            )
+            if response.status == 304 and previous is not None:
+                counter("fetch_feeds", "not_modified")
+                return
+            check_feed_type(response)
+            digest = body_sha256(response.body)
+            if previous is not None and previous.body_sha256 == digest:
+                counter("fetch_feeds", "unchanged")
+                return
+            parsed = parse_feed(
+                FeedFetch(
+                    feed,
+                    response.final_url,
+                    response.status,
+                    response.headers,
+                    response.body,
+                    response.fetched_at,
+                )
+            )
+        except Exception as error:  # every poll failure is a row
+            failure = failure_from_error(
+                error,
+                "fetch_feeds",
+                feed.feed_url,
+                self.run_id,
+                source=feed.source,
+                feed_url=feed.feed_url,
+            )
+            counter(failure.stage, f"failed.{failure.reason}")
+            yield pvalue.TaggedOutput(FAILURES, failure)
+            return
+        counter("fetch_feeds", "out")
+        feed_state.write(
+            FeedState(
+                feed_url=feed.feed_url,
+                etag=response.headers.get("etag", ""),
+                last_modified=response.headers.get("last-modified", ""),
+                body_sha256=digest,
+                checked_at=datetime.now(UTC).isoformat(),
+            )
+        )
+        already = set(listed_state.read() or ())
+        listed_state.write(sorted({entry_key(e) for e in parsed.entries}))
+        for entry in parsed.entries:
+            counter("parse_feeds", "entries")
+            if entry_key(entry) in already:
+                counter("parse_feeds", "already_listed")
+                continue
+            yield entry
+
+
+class FirstSeenFn(beam.DoFn):
+    """(article_id, entry | SEED) → the entry, the first time its id is seen within ``ttl``."""
+
+    SEEN = ReadModifyWriteStateSpec("seen", StrUtf8Coder())
+    EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self.ttl = Duration(seconds=ttl_seconds)
+
+    def process(
+        self,
+        element,
+        timestamp=beam.DoFn.TimestampParam,
+        seen=beam.DoFn.StateParam(SEEN),
+        expire=beam.DoFn.TimerParam(EXPIRE),
+    ):
+        _article_id, payload = element
+        if seen.read():
+            # Sliding TTL: an id is forgotten only after ``ttl`` without sightings, so an
+            # item that stays listed in a feed longer than the TTL is never re-emitted.
+            expire.set(_expiry(timestamp, self.ttl))
+            if payload != SEED:
+                counter("dedup_urls", "already_seen")
+            return
+        seen.write("1")
+        expire.set(_expiry(timestamp, self.ttl))
+        if payload == SEED:
+            counter("dedup_urls", "seeded")
+            return
+        counter("dedup_urls", "out")
+        yield payload
+
+    @on_timer(EXPIRE)
+    def on_expire(self, key=beam.DoFn.KeyParam, seen=beam.DoFn.StateParam(SEEN)):
+        counter("dedup_urls", "expired")
+        seen.clear()
+        # Expired ids on their own output, for monitoring state size.
+        yield pvalue.TaggedOutput(EXPIRED, key)
+
+
+class ContentClusterFn(beam.DoFn):
+    """(content_hash, Article | (SEED, canonical id)) → Article flagged against the first copy."""
+
+    CANONICAL = ReadModifyWriteStateSpec("canonical", StrUtf8Coder())
+    EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self.ttl = Duration(seconds=ttl_seconds)
+
+    def process(
+        self,
+        element,
+        timestamp=beam.DoFn.TimestampParam,
+        canonical=beam.DoFn.StateParam(CANONICAL),
+        expire=beam.DoFn.TimerParam(EXPIRE),
+    ):
+        _hash, payload = element
+        current = canonical.read()
+        if isinstance(payload, tuple) and payload[0] == SEED:
+            if not current:
+                canonical.write(payload[1])
+                expire.set(_expiry(timestamp, self.ttl))
+            return
+        article: Article = payload
+        if not current:
+            canonical.write(article.article_id)
+            expire.set(_expiry(timestamp, self.ttl))
+            counter("dedup_content", "unique")
+            yield dataclasses.replace(
+                article, cluster_id=article.article_id, is_duplicate=False, is_canonical=True
+            )
+            return
+        counter("dedup_content", "duplicate")
+        yield dataclasses.replace(
+            article,
+            cluster_id=current,
+            is_duplicate=True,
+            is_canonical=False,
+            duplicate_of=current,
+            duplicate_similarity=1.0,
+        )
+
+    @on_timer(EXPIRE)
+    def on_expire(self, canonical=beam.DoFn.StateParam(CANONICAL)):
+        canonical.clear()
+
+
+def _expiry(timestamp: Timestamp, ttl: Duration) -> Timestamp:
+    # Elements from a bounded seed carry MIN_TIMESTAMP; their TTL starts now.
+    base = timestamp if timestamp > Timestamp(0) else Timestamp.now()
+    return base + ttl
