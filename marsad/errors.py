@@ -57,3 +57,9 @@ class ExtractionError(MarsadError):
     """No usable article text from the page nor from the feed."""
 
     reason = "extraction_empty"
+
+
+class InputError(MarsadError):
+    """A table or option given on the command line is unusable (missing column, bad value)."""
+
+    reason = "input_invalid"

@@ -4,6 +4,8 @@
     marsad demo [--output DIR]
     marsad serve-sample [--port N]
     marsad schema [articles|failures]
+    marsad dedup --input FILE --output FILE
+    marsad eval dedup
 
 Options after the marsad ones go to Beam unchanged (``--runner``, ``--project``,
 ``--direct_running_mode`` ...). Without ``--runner`` the local FnApiRunner runs.
@@ -18,6 +20,7 @@ import sys
 import tempfile
 
 from marsad.errors import MarsadError
+from pipeline.dedup_cmd import add_dedup_parser, add_eval_dedup_parser, run_dedup, run_eval_dedup
 from pipeline.options import add_marsad_arguments
 
 
@@ -81,6 +84,15 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve-sample", help="Serve the sample site until interrupted.")
     serve.add_argument("--port", type=int, default=8765, help="Port (default 8765).")
     serve.add_argument("--sources-out", help="Also write a sources YAML for it to this path.")
+
+    add_dedup_parser(commands)
+    evaluate = commands.add_parser(
+        "eval",
+        help="Score marsad's clustering or tagging on labelled data.",
+        description="Evaluations that print precision, recall and F1.",
+    )
+    evaluations = evaluate.add_subparsers(dest="evaluation", required=True, metavar="WHAT")
+    add_eval_dedup_parser(evaluations)
 
     schema = commands.add_parser("schema", help="Print the output schemas with field descriptions.")
     schema.add_argument("dataset", nargs="?", choices=["articles", "failures"], default="articles")
@@ -197,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
             return _demo(args, extra)
         if args.command == "serve-sample":
             return _serve(args)
+        if args.command == "dedup":
+            return run_dedup(args, extra)
+        if args.command == "eval" and args.evaluation == "dedup":
+            return run_eval_dedup(args)
         if args.command == "schema":
             return _schema(args.dataset)
     except MarsadError as error:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.options import MarsadOptions, fetch_config, politeness_config
+from pipeline.options import MarsadOptions, dedup_config, fetch_config, politeness_config
 from schemas.records import SourceFeed
 from schemas.tables import ARTICLES_PARTITION, ARTICLES_SCHEMA, FAILURES_PARTITION, FAILURES_SCHEMA
 from transforms.canonicalize import Canonicalize
-from transforms.dedup_content import DedupContent
+from transforms.dedup_near import ClusterNearDuplicates
 from transforms.dedup_urls import DedupUrls
 from transforms.extract import ExtractArticles
 from transforms.feed_state import ReadFeedState, StageFeedState, feed_state_path
 from transforms.fetch_articles import FetchArticles
 from transforms.fetch_feeds import FetchFeeds
 from transforms.parse_feeds import ParseFeeds
-from transforms.stored import ReadStoredArticles
+from transforms.stored_texts import ReadStoredTexts
 from transforms.tag import TagTopic
 from transforms.write import WriteDataset, tmp_dir
 
@@ -37,8 +37,11 @@ def build_batch(
     politeness = politeness_config(options)
     archive = warc_dir(output, run_id) if options.warc else None
 
-    stored = pipeline | "ReadStoredArticles" >> ReadStoredArticles(
-        FileSystems.join(output, "articles")
+    dedup = dedup_config(options)
+    # Every stored id (so reruns add nothing); texts of the look-back window (so a copy
+    # published today joins last week's cluster); older rows by content hash only.
+    stored = pipeline | "ReadStoredTexts" >> ReadStoredTexts(
+        FileSystems.join(output, "articles"), dedup.lookback_days
     )
     feed_state = beam.pvalue.AsSingleton(
         pipeline | "ReadFeedState" >> ReadFeedState(feed_state_path(output))
@@ -54,7 +57,7 @@ def build_batch(
         run_id, config, politeness, archive
     )
     extracted, extract_failures = pages | "Extract" >> ExtractArticles(run_id, options.min_chars)
-    clustered = (extracted, stored) | "DedupContent" >> DedupContent()
+    clustered = (extracted, stored) | "ClusterDuplicates" >> ClusterNearDuplicates(dedup)
     tagged, tag_failures = clustered | "Tag" >> TagTopic(
         run_id, options.topic_threshold, options.topic
     )

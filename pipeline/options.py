@@ -11,8 +11,10 @@ import argparse
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from marsad.crawl import PolitenessConfig
+from marsad.errors import InputError
 from marsad.extract import DEFAULT_MIN_CHARS
 from marsad.http import FetchConfig
+from marsad.neardup import NearDupConfig
 
 _FETCH = FetchConfig()
 _POLITE = PolitenessConfig()
@@ -122,6 +124,7 @@ def add_marsad_arguments(parser: argparse.ArgumentParser | object) -> None:
         help="Extracted text shorter than this falls back to the feed's content "
         f"(default {DEFAULT_MIN_CHARS}).",
     )
+    add_dedup_arguments(add)
     add(
         "--topic",
         default=None,
@@ -132,6 +135,50 @@ def add_marsad_arguments(parser: argparse.ArgumentParser | object) -> None:
         type=float,
         default=None,
         help="Override the topic's relevance threshold (default: the one the topic declares).",
+    )
+
+
+def add_dedup_arguments(add) -> None:
+    """Near-duplicate options, shared by ``marsad run``/``stream`` and ``marsad dedup``."""
+    defaults = NearDupConfig()
+    add(
+        "--dedup_threshold",
+        type=float,
+        default=defaults.threshold,
+        help="Jaccard similarity of 5-word shingle sets at or above which two articles are "
+        f"copies of one story (default {defaults.threshold}; see docs/dedup.md).",
+    )
+    add(
+        "--lookback_days",
+        type=int,
+        default=defaults.lookback_days,
+        help="Days of earlier partitions whose texts take part in near-duplicate clustering "
+        f"(default {defaults.lookback_days}; older rows still match by exact content hash).",
+    )
+    add(
+        "--drop_duplicates",
+        action="store_true",
+        default=False,
+        help="Leave rows flagged is_duplicate out of the output (counted as dedup_near.dropped).",
+    )
+    add(
+        "--keep_boilerplate",
+        action="store_true",
+        default=False,
+        help="Do not strip repeated paragraphs and outlet boilerplate from article texts.",
+    )
+
+
+def dedup_config(options) -> NearDupConfig:
+    if not 0.0 < options.dedup_threshold <= 1.0:
+        raise InputError(f"--dedup_threshold must be in (0, 1], got {options.dedup_threshold}")
+    if options.lookback_days < 0:
+        raise InputError(f"--lookback_days must be 0 or more, got {options.lookback_days}")
+    return NearDupConfig(
+        threshold=options.dedup_threshold,
+        lookback_days=options.lookback_days,
+        drop_duplicates=options.drop_duplicates,
+        strip_boilerplate=not options.keep_boilerplate,
     )
 
 

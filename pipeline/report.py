@@ -17,7 +17,7 @@ STAGES = [
     "dedup_urls",
     "fetch_articles",
     "extract",
-    "dedup_content",
+    "dedup_near",
     "tag",
     "write_articles",
     "write_failures",
@@ -91,16 +91,19 @@ def accounting(counts: dict[str, int]) -> dict[str, int | bool]:
         or name.startswith("parse_feeds.failed.entry_")
     )
     rows = counts.get("write_articles.rows", 0)
-    flagged = counts.get("dedup_content.duplicate", 0)
+    # Batch clusters in dedup_near; streaming flags exact copies in dedup_content.
+    flagged = counts.get("dedup_near.duplicate", 0) + counts.get("dedup_content.duplicate", 0)
+    dropped = counts.get("dedup_near.dropped", 0)
     url_dups = counts.get("dedup_urls.duplicate_url", 0)
     stored = counts.get("dedup_urls.already_stored", 0)
     return {
         "entries": entries,
-        "articles": rows - flagged,
+        "articles": rows - flagged + dropped,
         "duplicates": flagged + url_dups,
         "already_stored": stored,
         "failures": entry_failures,
-        "balanced": entries == rows + url_dups + stored + entry_failures,
+        "dropped_duplicates": dropped,
+        "balanced": entries == rows + dropped + url_dups + stored + entry_failures,
     }
 
 

@@ -33,7 +33,7 @@ from transforms.canonicalize import Canonicalize
 from transforms.common import FAILURES
 from transforms.extract import ExtractArticles
 from transforms.fetch_articles import FetchArticles
-from transforms.stored import ReadStoredArticles
+from transforms.stored_texts import ReadStoredTexts
 from transforms.stream_state import SEED, ContentClusterFn, FirstSeenFn, PollFeedFn
 from transforms.tag import TagTopic
 from transforms.write_windowed import WriteWindowed
@@ -111,8 +111,8 @@ def build_stream(
     )
     hash_seeds = None
     if stream.seed_from_output:
-        stored = pipeline | "SeedFromOutput" >> ReadStoredArticles(
-            FileSystems.join(output, "articles")
+        stored = pipeline | "SeedFromOutput" >> ReadStoredTexts(
+            FileSystems.join(output, "articles"), lookback_days=0
         )
         id_seeds = stored | "IdSeeds" >> beam.Map(lambda s: (s.article_id, SEED)).with_output_types(
             Tuple[str, Any]

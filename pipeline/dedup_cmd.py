@@ -1,0 +1,270 @@
+"""``marsad dedup`` and ``marsad eval dedup``: the pipeline's clustering on any table.
+
+    marsad dedup --input articles.parquet --output clustered.parquet [--dedup_threshold 0.5]
+
+The input is Parquet or JSONL (by extension) with ``id`` and ``text`` and optionally
+``title``, ``published_at`` (timestamp, ISO 8601 or RFC 822 string) and ``source``.
+The output is the input with ``cluster_id``, ``is_canonical``, ``is_duplicate``,
+``duplicate_of`` and ``duplicate_similarity`` added (and ``clean_text`` with
+``--clean_text``), in the input's row order. The clustering runs through the same
+Beam transform as ``marsad run`` (``ClusterNearDuplicates``) on the local runner
+unless Beam options name another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from marsad.errors import InputError
+from marsad.neardup import NearDupConfig
+from pipeline.options import add_dedup_arguments, dedup_config
+from schemas.records import Article
+from transforms.dedup_near import ClusterNearDuplicates
+
+CLUSTER_COLUMNS = ["cluster_id", "is_canonical", "is_duplicate", "duplicate_of"]
+
+
+def add_dedup_parser(commands) -> argparse.ArgumentParser:
+    parser = commands.add_parser(
+        "dedup",
+        help="Cluster exact and near-duplicate articles of any table (Parquet or JSONL).",
+        description="Add cluster_id, is_canonical, is_duplicate, duplicate_of and "
+        "duplicate_similarity to a table of articles with the same clustering as `marsad "
+        "run`. Input columns: id, text; optional title, published_at, source. Unknown "
+        "options go to Beam.",
+    )
+    parser.add_argument("--input", required=True, help="Parquet or JSONL file of articles.")
+    parser.add_argument(
+        "--output", required=True, help="Where to write the table (.parquet or .jsonl)."
+    )
+    parser.add_argument(
+        "--clean_text",
+        action="store_true",
+        help="Also write clean_text: the text with repeated paragraphs and boilerplate removed.",
+    )
+    add_dedup_arguments(parser.add_argument)
+    return parser
+
+
+def _is_jsonl(path: str) -> bool:
+    return path.lower().endswith((".jsonl", ".ndjson", ".json"))
+
+
+def read_table(path: str) -> pa.Table:
+    """The input table; ``InputError`` names what is wrong with it."""
+    if not FileSystems.exists(path):
+        raise InputError(f"input {path} does not exist")
+    with FileSystems.open(path) as handle:
+        if _is_jsonl(path):
+            rows = []
+            for number, line in enumerate(handle.read().decode("utf-8").splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise InputError(f"{path} line {number} is not JSON: {error}") from error
+            table = pa.Table.from_pylist(rows)
+        else:
+            table = pq.read_table(handle)
+    missing = [name for name in ("id", "text") if name not in table.column_names]
+    if missing:
+        raise InputError(
+            f"{path} lacks column(s) {', '.join(missing)}; have {', '.join(table.column_names)}"
+        )
+    ids = [str(value) for value in table.column("id").to_pylist()]
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        repeated = next(i for i in ids if i in seen or seen.add(i))
+        raise InputError(f"{path}: ids must be unique; {repeated!r} appears more than once")
+    return table
+
+
+def _published(value) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = str(value)
+    for parse in (datetime.fromisoformat, parsedate_to_datetime):
+        try:
+            parsed = parse(text)
+        except (TypeError, ValueError):
+            continue
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def articles_from_rows(rows) -> list[Article]:
+    """Articles carrying what clustering reads (id, text, title, source, published_at)."""
+    articles = []
+    for row in rows:
+        text = row.get("text") or ""
+        published = row.get("published_at")
+        if published is None and row.get("published_us") is not None:
+            published = datetime.fromtimestamp(row["published_us"] / 1e6, UTC)
+        articles.append(
+            Article(
+                article_id=str(row["id"]),
+                url="",
+                canonical_url="",
+                source=str(row.get("source") or ""),
+                feed_url="",
+                run_id="dedup",
+                title=str(row.get("title") or ""),
+                text=text,
+                text_chars=len(text),
+                published_at=_published(published),
+            )
+        )
+    return articles
+
+
+def _decision(article: Article) -> str:
+    return json.dumps(
+        {
+            "id": article.article_id,
+            "cluster_id": article.cluster_id,
+            "is_canonical": article.is_canonical,
+            "is_duplicate": article.is_duplicate,
+            "duplicate_of": article.duplicate_of,
+            "duplicate_similarity": article.duplicate_similarity,
+            "clean_text": article.text,
+        },
+        ensure_ascii=False,
+    )
+
+
+def cluster_with_beam(
+    articles: list[Article], config: NearDupConfig, beam_args: list[str] | None = None
+) -> dict[str, dict]:
+    """Run ``ClusterNearDuplicates`` over ``articles``; decisions by article id."""
+    options = PipelineOptions(beam_args or [])
+    if not options.view_as(StandardOptions).runner:
+        options.view_as(StandardOptions).runner = "FnApiRunner"
+    # Dropping is applied to the table afterwards, so every row gets its decision here.
+    keep_all = NearDupConfig(**{**config.__dict__, "drop_duplicates": False})
+    with tempfile.TemporaryDirectory(prefix="marsad-dedup-") as scratch:
+        prefix = os.path.join(scratch, "decisions")
+        with beam.Pipeline(options=options) as pipeline:
+            _ = (
+                pipeline
+                | "Articles" >> beam.Create(articles)
+                | "Spread" >> beam.Reshuffle()
+                | "DedupNear" >> ClusterNearDuplicates(keep_all)
+                | "Encode" >> beam.Map(_decision)
+                | "WriteDecisions" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl")
+            )
+        decisions = {}
+        for name in sorted(Path(scratch).glob("decisions*.jsonl")):
+            for line in name.read_text(encoding="utf-8").splitlines():
+                record = json.loads(line)
+                decisions[record["id"]] = record
+    return decisions
+
+
+def write_table(table: pa.Table, path: str) -> None:
+    directory = os.path.dirname(path)
+    if directory and "://" not in path:
+        os.makedirs(directory, exist_ok=True)
+    with FileSystems.create(path) as handle:
+        if _is_jsonl(path):
+            for row in table.to_pylist():
+                line = json.dumps(row, ensure_ascii=False, default=str) + "\n"
+                handle.write(line.encode("utf-8"))
+        else:
+            pq.write_table(table, handle)
+
+
+def dedup_table(
+    table: pa.Table, config: NearDupConfig, clean_text: bool, beam_args: list[str] | None = None
+) -> pa.Table:
+    """``table`` with the cluster columns added (duplicates removed if configured)."""
+    decisions = cluster_with_beam(articles_from_rows(table.to_pylist()), config, beam_args)
+    ids = [str(value) for value in table.column("id").to_pylist()]
+    ordered = [decisions[i] for i in ids]
+    added = [*CLUSTER_COLUMNS, "duplicate_similarity", "clean_text"]
+    table = table.drop_columns([name for name in added if name in table.column_names])
+    columns = {
+        "cluster_id": pa.array([d["cluster_id"] for d in ordered], pa.string()),
+        "is_canonical": pa.array([d["is_canonical"] for d in ordered], pa.bool_()),
+        "is_duplicate": pa.array([d["is_duplicate"] for d in ordered], pa.bool_()),
+        "duplicate_of": pa.array([d["duplicate_of"] or None for d in ordered], pa.string()),
+        "duplicate_similarity": pa.array(
+            [d["duplicate_similarity"] for d in ordered], pa.float64()
+        ),
+    }
+    if clean_text:
+        columns["clean_text"] = pa.array([d["clean_text"] for d in ordered], pa.string())
+    for name, values in columns.items():
+        table = table.append_column(name, values)
+    if config.drop_duplicates:
+        table = table.filter(pc.invert(table.column("is_duplicate")))
+    return table
+
+
+def run_dedup(args: argparse.Namespace, beam_args: list[str]) -> int:
+    config = dedup_config(args)
+    table = read_table(args.input)
+    result = dedup_table(table, config, args.clean_text, beam_args)
+    write_table(result, args.output)
+    duplicates = sum(result.column("is_duplicate").to_pylist()) if result.num_rows else 0
+    clusters = len(set(result.column("cluster_id").to_pylist()))
+    print(
+        f"{table.num_rows} articles → {clusters} clusters, {duplicates} flagged duplicates "
+        f"{'kept' if not config.drop_duplicates else 'dropped'} (threshold {config.threshold}); "
+        f"wrote {result.num_rows} rows to {args.output}"
+    )
+    return 0
+
+
+def load_checkout_benchmark(name: str):
+    """A module of the checkout's ``benchmarks/`` (not part of the installed package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location(f"marsad_benchmarks_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
+
+
+def add_eval_dedup_parser(evaluations) -> argparse.ArgumentParser:
+    parser = evaluations.add_parser(
+        "dedup",
+        help="Precision/recall of near-duplicate clustering on ../shared/eval (checkout only).",
+        description="Build the syndication benchmark from ../shared/eval at run time and score "
+        "the clustering at several thresholds (benchmarks/dedup_eval.py).",
+    )
+    dedup_eval = load_checkout_benchmark("dedup_eval")
+    if dedup_eval is not None:
+        dedup_eval.add_arguments(parser)
+    return parser
+
+
+def run_eval_dedup(args: argparse.Namespace) -> int:
+    dedup_eval = load_checkout_benchmark("dedup_eval")
+    if dedup_eval is None:
+        print(
+            "marsad eval dedup runs from a source checkout (benchmarks/ is not installed); "
+            "run it there: python benchmarks/dedup_eval.py",
+            file=sys.stderr,
+        )
+        return 2
+    return dedup_eval.run(args)
