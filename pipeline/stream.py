@@ -26,7 +26,7 @@ from apache_beam.typehints import Any, Tuple
 from apache_beam.utils.timestamp import MAX_TIMESTAMP
 
 from marsad.sources import load_sources
-from pipeline.options import MarsadOptions, fetch_config, politeness_config
+from pipeline.options import MarsadOptions, dedup_config, fetch_config, politeness_config
 from schemas.records import SourceFeed
 from schemas.tables import ARTICLES_PARTITION, ARTICLES_SCHEMA, FAILURES_PARTITION, FAILURES_SCHEMA
 from transforms.canonicalize import Canonicalize
@@ -34,7 +34,8 @@ from transforms.common import FAILURES
 from transforms.extract import ExtractArticles
 from transforms.fetch_articles import FetchArticles
 from transforms.stored_texts import ReadStoredTexts
-from transforms.stream_state import SEED, ContentClusterFn, FirstSeenFn, PollFeedFn
+from transforms.stream_neardup import StreamClusterDuplicates
+from transforms.stream_state import SEED, FirstSeenFn, PollFeedFn
 from transforms.tag import TagTopic
 from transforms.write_windowed import WriteWindowed
 
@@ -109,37 +110,24 @@ def build_stream(
     keyed = canonical | "KeyById" >> beam.Map(lambda e: (e.article_id, e)).with_output_types(
         Tuple[str, Any]
     )
-    hash_seeds = None
+    stored = None
     if stream.seed_from_output:
         stored = pipeline | "SeedFromOutput" >> ReadStoredTexts(
-            FileSystems.join(output, "articles"), lookback_days=0
+            FileSystems.join(output, "articles"), lookback_days=stream.state_ttl_days
         )
         id_seeds = stored | "IdSeeds" >> beam.Map(lambda s: (s.article_id, SEED)).with_output_types(
             Tuple[str, Any]
         )
         keyed = (keyed, id_seeds) | "WithIdSeeds" >> beam.Flatten()
-        hash_seeds = (
-            stored
-            | "HasHash" >> beam.Filter(lambda s: bool(s.content_hash))
-            | "HashSeeds"
-            >> beam.Map(lambda s: (s.content_hash, (SEED, s.cluster_id))).with_output_types(
-                Tuple[str, Any]
-            )
-        )
     new_entries = keyed | "FirstSeen" >> beam.ParDo(FirstSeenFn(ttl))
 
     pages, fetch_failures = (
         new_entries | "WindowForFetch" >> beam.WindowInto(fixed)
     ) | "FetchArticles" >> FetchArticles(run_id, config, politeness)
     extracted, extract_failures = pages | "Extract" >> ExtractArticles(run_id, options.min_chars)
-    by_hash = (
-        extracted
-        | "GlobalForClusters" >> beam.WindowInto(window.GlobalWindows())
-        | "KeyByHash" >> beam.Map(lambda a: (a.content_hash, a)).with_output_types(Tuple[str, Any])
-    )
-    if hash_seeds is not None:
-        by_hash = (by_hash, hash_seeds) | "WithHashSeeds" >> beam.Flatten()
-    clustered = by_hash | "DedupContent" >> beam.ParDo(ContentClusterFn(ttl))
+    clustered = (
+        extracted | "GlobalForClusters" >> beam.WindowInto(window.GlobalWindows())
+    ) | "ClusterDuplicates" >> StreamClusterDuplicates(dedup_config(options), ttl, stored)
     tagged, tag_failures = clustered | "Tag" >> TagTopic(
         run_id, options.topic_threshold, options.topic
     )

@@ -6,8 +6,8 @@
 - ``FirstSeenFn`` (key: article id) emits an entry the first time its id is seen,
   then remembers it until ``ttl`` of event time passes without a sighting (an
   event-time timer clears it).
-- ``ContentClusterFn`` (key: content hash) makes the first article with a hash
-  canonical and flags later ones as its duplicates, for ``ttl``.
+
+Near-duplicate clusters have their own keyed state: ``transforms/stream_neardup.py``.
 
 Seeds (``SEED`` payloads from an earlier batch output) only fill the state, so
 switching from scheduled batch to streaming emits nothing twice.
@@ -15,7 +15,6 @@ switching from scheduled batch to streaming emits nothing twice.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 
 import apache_beam as beam
@@ -33,7 +32,7 @@ from marsad.crawl import PoliteFetcher, PolitenessConfig
 from marsad.feeds import parse_feed
 from marsad.feedstate import FeedState, body_sha256, conditional_headers
 from marsad.http import FetchConfig, HttpClient
-from schemas.records import Article, FeedFetch, SourceFeed
+from schemas.records import FeedFetch, SourceFeed
 from transforms.common import FAILURES, counter, failure_from_error
 from transforms.fetch_feeds import FEED_ACCEPT, check_feed_type
 
@@ -165,53 +164,6 @@ class FirstSeenFn(beam.DoFn):
         seen.clear()
         # Expired ids on their own output, for monitoring state size.
         yield pvalue.TaggedOutput(EXPIRED, key)
-
-
-class ContentClusterFn(beam.DoFn):
-    """(content_hash, Article | (SEED, canonical id)) → Article flagged against the first copy."""
-
-    CANONICAL = ReadModifyWriteStateSpec("canonical", StrUtf8Coder())
-    EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
-
-    def __init__(self, ttl_seconds: float) -> None:
-        self.ttl = Duration(seconds=ttl_seconds)
-
-    def process(
-        self,
-        element,
-        timestamp=beam.DoFn.TimestampParam,
-        canonical=beam.DoFn.StateParam(CANONICAL),
-        expire=beam.DoFn.TimerParam(EXPIRE),
-    ):
-        _hash, payload = element
-        current = canonical.read()
-        if isinstance(payload, tuple) and payload[0] == SEED:
-            if not current:
-                canonical.write(payload[1])
-                expire.set(_expiry(timestamp, self.ttl))
-            return
-        article: Article = payload
-        if not current:
-            canonical.write(article.article_id)
-            expire.set(_expiry(timestamp, self.ttl))
-            counter("dedup_content", "unique")
-            yield dataclasses.replace(
-                article, cluster_id=article.article_id, is_duplicate=False, is_canonical=True
-            )
-            return
-        counter("dedup_content", "duplicate")
-        yield dataclasses.replace(
-            article,
-            cluster_id=current,
-            is_duplicate=True,
-            is_canonical=False,
-            duplicate_of=current,
-            duplicate_similarity=1.0,
-        )
-
-    @on_timer(EXPIRE)
-    def on_expire(self, canonical=beam.DoFn.StateParam(CANONICAL)):
-        canonical.clear()
 
 
 def _expiry(timestamp: Timestamp, ttl: Duration) -> Timestamp:
