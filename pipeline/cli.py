@@ -6,6 +6,8 @@
     marsad schema [articles|failures]
     marsad dedup --input FILE --output FILE
     marsad eval dedup
+    marsad tag --input FILE --output FILE [--topic TOPIC.yaml]
+    marsad eval topic --labels FILE
 
 Options after the marsad ones go to Beam unchanged (``--runner``, ``--project``,
 ``--direct_running_mode`` ...). Without ``--runner`` the local FnApiRunner runs.
@@ -22,6 +24,7 @@ import tempfile
 from marsad.errors import MarsadError
 from pipeline.dedup_cmd import add_dedup_parser, add_eval_dedup_parser, run_dedup, run_eval_dedup
 from pipeline.options import add_marsad_arguments
+from pipeline.topic_cmd import add_eval_topic_parser, add_tag_parser, run_eval_topic, run_tag
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--sources-out", help="Also write a sources YAML for it to this path.")
 
     add_dedup_parser(commands)
+    add_tag_parser(commands)
     evaluate = commands.add_parser(
         "eval",
         help="Score marsad's clustering or tagging on labelled data.",
@@ -93,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluations = evaluate.add_subparsers(dest="evaluation", required=True, metavar="WHAT")
     add_eval_dedup_parser(evaluations)
+    add_eval_topic_parser(evaluations)
 
     schema = commands.add_parser("schema", help="Print the output schemas with field descriptions.")
     schema.add_argument("dataset", nargs="?", choices=["articles", "failures"], default="articles")
@@ -213,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_dedup(args, extra)
         if args.command == "eval" and args.evaluation == "dedup":
             return run_eval_dedup(args)
+        if args.command == "tag":
+            return run_tag(args)
+        if args.command == "eval" and args.evaluation == "topic":
+            return run_eval_topic(args)
         if args.command == "schema":
             return _schema(args.dataset)
     except MarsadError as error:

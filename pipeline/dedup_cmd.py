@@ -26,13 +26,11 @@ from pathlib import Path
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from marsad.errors import InputError
 from marsad.neardup import NearDupConfig
 from pipeline.options import add_dedup_arguments, dedup_config
+from pipeline.tables import read_table, write_table
 from schemas.records import Article
 from transforms.dedup_near import ClusterNearDuplicates
 
@@ -59,40 +57,6 @@ def add_dedup_parser(commands) -> argparse.ArgumentParser:
     )
     add_dedup_arguments(parser.add_argument)
     return parser
-
-
-def _is_jsonl(path: str) -> bool:
-    return path.lower().endswith((".jsonl", ".ndjson", ".json"))
-
-
-def read_table(path: str) -> pa.Table:
-    """The input table; ``InputError`` names what is wrong with it."""
-    if not FileSystems.exists(path):
-        raise InputError(f"input {path} does not exist")
-    with FileSystems.open(path) as handle:
-        if _is_jsonl(path):
-            rows = []
-            for number, line in enumerate(handle.read().decode("utf-8").splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as error:
-                    raise InputError(f"{path} line {number} is not JSON: {error}") from error
-            table = pa.Table.from_pylist(rows)
-        else:
-            table = pq.read_table(handle)
-    missing = [name for name in ("id", "text") if name not in table.column_names]
-    if missing:
-        raise InputError(
-            f"{path} lacks column(s) {', '.join(missing)}; have {', '.join(table.column_names)}"
-        )
-    ids = [str(value) for value in table.column("id").to_pylist()]
-    if len(set(ids)) != len(ids):
-        seen: set[str] = set()
-        repeated = next(i for i in ids if i in seen or seen.add(i))
-        raise InputError(f"{path}: ids must be unique; {repeated!r} appears more than once")
-    return table
 
 
 def _published(value) -> datetime | None:
@@ -176,19 +140,6 @@ def cluster_with_beam(
                 record = json.loads(line)
                 decisions[record["id"]] = record
     return decisions
-
-
-def write_table(table: pa.Table, path: str) -> None:
-    directory = os.path.dirname(path)
-    if directory and "://" not in path:
-        os.makedirs(directory, exist_ok=True)
-    with FileSystems.create(path) as handle:
-        if _is_jsonl(path):
-            for row in table.to_pylist():
-                line = json.dumps(row, ensure_ascii=False, default=str) + "\n"
-                handle.write(line.encode("utf-8"))
-        else:
-            pq.write_table(table, handle)
 
 
 def dedup_table(

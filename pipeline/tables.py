@@ -1,0 +1,76 @@
+"""Tables analysts hand to ``marsad dedup`` / ``tag`` / ``eval``: Parquet or JSONL by extension.
+
+Read and written through Beam's FileSystems, so ``gs://`` paths work as local ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from marsad.errors import InputError
+
+
+def is_jsonl(path: str) -> bool:
+    return path.lower().endswith((".jsonl", ".ndjson", ".json"))
+
+
+def read_rows(path: str) -> list[dict]:
+    """Rows of a Parquet or JSONL file; ``InputError`` names what is wrong."""
+    if not FileSystems.exists(path):
+        raise InputError(f"input {path} does not exist")
+    with FileSystems.open(path) as handle:
+        if not is_jsonl(path):
+            return pq.read_table(handle).to_pylist()
+        rows = []
+        for number, line in enumerate(handle.read().decode("utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise InputError(f"{path} line {number} is not JSON: {error.msg}") from error
+    return rows
+
+
+def read_table(path: str, required: tuple[str, ...] = ("id", "text")) -> pa.Table:
+    """The input as a table with ``required`` columns and unique ids."""
+    if is_jsonl(path):
+        rows = read_rows(path)
+        table = pa.Table.from_pylist(rows)
+    else:
+        if not FileSystems.exists(path):
+            raise InputError(f"input {path} does not exist")
+        with FileSystems.open(path) as handle:
+            table = pq.read_table(handle)
+    missing = [name for name in required if name not in table.column_names]
+    if missing:
+        raise InputError(
+            f"{path} lacks column(s) {', '.join(missing)}; have {', '.join(table.column_names)}"
+        )
+    if "id" in required:
+        ids = [str(value) for value in table.column("id").to_pylist()]
+        seen: set[str] = set()
+        for value in ids:
+            if value in seen:
+                raise InputError(f"{path}: ids must be unique; {value!r} appears more than once")
+            seen.add(value)
+    return table
+
+
+def write_table(table: pa.Table, path: str) -> None:
+    """Write ``table`` as Parquet or JSONL (by extension), creating local folders."""
+    directory = os.path.dirname(path)
+    if directory and "://" not in path:
+        os.makedirs(directory, exist_ok=True)
+    with FileSystems.create(path) as handle:
+        if is_jsonl(path):
+            for row in table.to_pylist():
+                line = json.dumps(row, ensure_ascii=False, default=str) + "\n"
+                handle.write(line.encode("utf-8"))
+        else:
+            pq.write_table(table, handle)
