@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean lock metadata
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,gcp]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -32,6 +32,14 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python benchmarks/run_all.py
+
+# Regenerate the pinned image requirements and the Flex Template parameter files.
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	PATH=$(CURDIR)/$(BIN):$$PATH deploy/lock.sh
+
+metadata: $(STAMP)
+	$(BIN)/python deploy/flex/gen_metadata.py
 
 clean:
 	rm -rf out .pytest_cache build *.egg-info

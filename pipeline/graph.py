@@ -9,6 +9,7 @@ from pipeline.options import MarsadOptions, dedup_config, fetch_config, politene
 from schemas.records import SourceFeed
 from schemas.tables import ARTICLES_PARTITION, ARTICLES_SCHEMA, FAILURES_PARTITION, FAILURES_SCHEMA
 from transforms.canonicalize import Canonicalize
+from transforms.commit import CommitRun
 from transforms.dedup_near import ClusterNearDuplicates
 from transforms.dedup_urls import DedupUrls
 from transforms.extract import ExtractArticles
@@ -62,7 +63,7 @@ def build_batch(
         run_id, options.topic_threshold, options.topic
     )
 
-    _ = tagged | "WriteArticles" >> WriteDataset(
+    articles_written = tagged | "WriteArticles" >> WriteDataset(
         "articles", output, run_id, ARTICLES_SCHEMA, ARTICLES_PARTITION
     )
     entry_failures = (
@@ -72,9 +73,16 @@ def build_batch(
         tag_failures,
     ) | "EntryFailures" >> beam.Flatten()
     failures = (feed_failures, parse_failures, entry_failures) | "AllFailures" >> beam.Flatten()
-    _ = failures | "WriteFailures" >> WriteDataset(
+    failures_written = failures | "WriteFailures" >> WriteDataset(
         "failures", output, run_id, FAILURES_SCHEMA, FAILURES_PARTITION
     )
-    _ = (state_updates, failures) | "StageFeedState" >> StageFeedState(
+    staged = (state_updates, failures) | "StageFeedState" >> StageFeedState(
         staged_state_path(output, run_id), feed_state
+    )
+    _ = (articles_written, failures_written, staged) | "CommitRun" >> CommitRun(
+        run_id,
+        output,
+        staged_state_path(output, run_id),
+        feed_state_path(output),
+        tmp_dir(output, run_id),
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import secrets
 import time
@@ -15,10 +14,11 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from marsad.errors import SourcesError
 from marsad.sources import load_sources
-from pipeline.graph import build_batch, staged_state_path
+from pipeline.graph import build_batch
+from pipeline.lock import acquire_run_lock
 from pipeline.options import MarsadOptions
 from pipeline.report import accounting, collect_counts, collect_timings
-from transforms.feed_state import feed_state_path
+from transforms.commit import delete_tree, manifest_path, write_json
 from transforms.write import tmp_dir
 
 LOCAL_RUNNER = "FnApiRunner"
@@ -62,7 +62,23 @@ def _public_options(options: PipelineOptions) -> dict[str, object]:
 
 
 def run_batch(argv: list[str]) -> dict:
-    """Run once and return the manifest (also written to ``runs/<run_id>.json``)."""
+    """Run once and return the manifest (also written to ``runs/<run_id>.json``).
+
+    The output folder is locked for the run (``pipeline/lock.py``); a second run on
+    the same output refuses to start. Feed state is promoted inside the graph
+    (``transforms/commit.py``); here the driver adds counts and timings.
+    """
+    pipeline, options, marsad, feeds, run_id = prepare_batch(argv)
+    with acquire_run_lock(marsad.output, run_id):
+        return _run_locked(pipeline, options, marsad, feeds, run_id)
+
+
+def prepare_batch(argv: list[str]):
+    """The batch pipeline built from ``argv``: (pipeline, options, marsad, feeds, run_id).
+
+    Building touches no storage (listing happens inside the pipeline), so a Dataflow
+    job is described offline.
+    """
     options = pipeline_options(argv)
     marsad = options.view_as(MarsadOptions)
     if not marsad.sources or not marsad.output:
@@ -70,12 +86,17 @@ def run_batch(argv: list[str]) -> dict:
     feeds = load_sources(marsad.sources)
     run_id = marsad.run_id or new_run_id()
     marsad.run_id = run_id
-    started_at = datetime.now(UTC)
-    started = time.perf_counter()
-    _remove_stale_tmp(marsad.output)
-
     pipeline = beam.Pipeline(options=options)
     build_batch(pipeline, feeds, marsad, run_id)
+    return pipeline, options, marsad, feeds, run_id
+
+
+def _run_locked(pipeline, options, marsad: MarsadOptions, feeds, run_id: str) -> dict:
+    started_at = datetime.now(UTC)
+    started = time.perf_counter()
+    # Only one run holds the output, so whatever is in _tmp/ is an aborted run's.
+    delete_tree(FileSystems.join(marsad.output, "_tmp"))
+
     result = pipeline.run()
     state = result.wait_until_finish()
 
@@ -98,51 +119,16 @@ def run_batch(argv: list[str]) -> dict:
         "options": _public_options(options),
         "versions": versions(),
     }
-    if manifest["status"].endswith("DONE"):
-        _promote(staged_state_path(marsad.output, run_id), feed_state_path(marsad.output))
-    _remove_tmp(marsad.output, run_id)
-    write_manifest(marsad.output, manifest)
-    return manifest
-
-
-def _promote(staged: str, final: str) -> None:
-    """Replace ``final`` with ``staged`` (state is committed only after a good run)."""
-    if not FileSystems.exists(staged):
-        return
-    folder = final.rsplit("/", 1)[0]
-    if not FileSystems.exists(folder):
-        FileSystems.mkdirs(folder)
-    if FileSystems.exists(final):
-        FileSystems.delete([final])
-    FileSystems.rename([staged], [final])
-
-
-def _remove_stale_tmp(output: str) -> None:
-    """Drop what an aborted earlier run left in ``_tmp/`` (only one run holds the output)."""
-    folder = FileSystems.join(output, "_tmp")
-    if FileSystems.exists(folder):
-        FileSystems.delete([folder])
-
-
-def _remove_tmp(output: str, run_id: str) -> None:
-    folder = tmp_dir(output, run_id)
-    if FileSystems.exists(folder):
-        FileSystems.delete([folder])
-    parent = FileSystems.join(output, "_tmp")
+    delete_tree(tmp_dir(marsad.output, run_id))  # after a failed run; the graph did it otherwise
+    parent = FileSystems.join(marsad.output, "_tmp")
     if (
         FileSystems.exists(parent)
         and not FileSystems.match([FileSystems.join(parent, "*")])[0].metadata_list
     ):
         FileSystems.delete([parent])
+    write_manifest(marsad.output, manifest)
+    return manifest
 
 
 def write_manifest(output: str, manifest: dict) -> str:
-    folder = FileSystems.join(output, "runs")
-    if not FileSystems.exists(folder):
-        FileSystems.mkdirs(folder)
-    path = FileSystems.join(folder, f"{manifest['run_id']}.json")
-    with FileSystems.create(path) as handle:
-        handle.write(
-            json.dumps(manifest, indent=2, ensure_ascii=False, default=str).encode("utf-8")
-        )
-    return path
+    return write_json(manifest_path(output, manifest["run_id"]), manifest)

@@ -147,16 +147,18 @@ def build_stream(
     )
 
 
-def run_stream(argv: list[str]) -> dict:
-    """Build and run the streaming pipeline; returns the run manifest."""
-    from pipeline.report import collect_counts
-    from pipeline.run import new_run_id, pipeline_options, versions, write_manifest
+def prepare_stream(argv: list[str]):
+    """The streaming pipeline built from ``argv``: (pipeline, marsad, stream, run_id, start)."""
+    from pipeline.run import new_run_id, pipeline_options
 
     options = pipeline_options(argv)
     marsad = options.view_as(MarsadOptions)
     stream = options.view_as(StreamOptions)
+    if not marsad.output:
+        raise SystemExit("marsad stream: --output is required")
     feeds = load_sources(marsad.sources)
     run_id = marsad.run_id or new_run_id()
+    marsad.run_id = run_id
     runner = str(options.view_as(StandardOptions).runner or "")
     if "Dataflow" in runner:
         options.view_as(StandardOptions).streaming = True
@@ -174,6 +176,15 @@ def run_stream(argv: list[str]) -> dict:
         fire_interval=stream.poll_interval,
     )
     build_stream(ticks, feeds, marsad, stream, run_id)
+    return pipeline, marsad, stream, run_id, start
+
+
+def run_stream(argv: list[str]) -> dict:
+    """Build and run the streaming pipeline; returns the run manifest."""
+    from pipeline.report import collect_counts
+    from pipeline.run import versions, write_manifest
+
+    pipeline, marsad, stream, run_id, start = prepare_stream(argv)
     result = pipeline.run()
     state = result.wait_until_finish()
     counts = collect_counts(result)
