@@ -9,6 +9,7 @@ import json
 import os
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
@@ -20,7 +21,9 @@ def is_jsonl(path: str) -> bool:
 
 
 def read_rows(path: str) -> list[dict]:
-    """Rows of a Parquet or JSONL file; ``InputError`` names what is wrong."""
+    """Rows of a Parquet or JSONL file or a Hive-partitioned Parquet folder."""
+    if os.path.isdir(path):
+        return _read_dataset(path).to_pylist()
     if not FileSystems.exists(path):
         raise InputError(f"input {path} does not exist")
     with FileSystems.open(path) as handle:
@@ -38,8 +41,14 @@ def read_rows(path: str) -> list[dict]:
 
 
 def read_table(path: str, required: tuple[str, ...] = ("id", "text")) -> pa.Table:
-    """The input as a table with ``required`` columns and unique ids."""
-    if is_jsonl(path):
+    """The input as a table with ``required`` columns and unique ids.
+
+    A folder is read as a Hive-partitioned Parquet dataset (marsad's own ``articles/``),
+    whose ``article_id`` stands in for ``id``.
+    """
+    if os.path.isdir(path):
+        table = _read_dataset(path)
+    elif is_jsonl(path):
         rows = read_rows(path)
         table = pa.Table.from_pylist(rows)
     else:
@@ -47,6 +56,8 @@ def read_table(path: str, required: tuple[str, ...] = ("id", "text")) -> pa.Tabl
             raise InputError(f"input {path} does not exist")
         with FileSystems.open(path) as handle:
             table = pq.read_table(handle)
+    if "id" not in table.column_names and "article_id" in table.column_names:
+        table = table.append_column("id", table.column("article_id"))
     missing = [name for name in required if name not in table.column_names]
     if missing:
         raise InputError(
@@ -60,6 +71,10 @@ def read_table(path: str, required: tuple[str, ...] = ("id", "text")) -> pa.Tabl
                 raise InputError(f"{path}: ids must be unique; {value!r} appears more than once")
             seen.add(value)
     return table
+
+
+def _read_dataset(path: str) -> pa.Table:
+    return ds.dataset(path, format="parquet", partitioning="hive").to_table()
 
 
 def write_table(table: pa.Table, path: str) -> None:

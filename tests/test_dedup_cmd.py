@@ -87,3 +87,24 @@ def test_unusable_input_is_a_clear_error(tmp_path, capsys, content, message):
     err = capsys.readouterr().err
     assert "[input_invalid]" in err and message in err
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_marsad_articles_folder_is_an_input(tmp_path, rows):
+    """An analyst points dedup and tag at the pipeline's own Hive-partitioned output."""
+    for day, chunk in (("2024-01-28", rows[:2]), ("2024-01-29", rows[2:])):
+        folder = tmp_path / "articles" / f"published_date={day}"
+        folder.mkdir(parents=True)
+        renamed = [
+            {"article_id": r["id"], **{k: v for k, v in r.items() if k != "id"}} for r in chunk
+        ]
+        pq.write_table(pa.Table.from_pylist(renamed), folder / "part-r-00000.parquet")
+    target = tmp_path / "clustered.parquet"
+    assert main(["dedup", "--input", str(tmp_path / "articles"), "--output", str(target)]) == 0
+    table = pq.read_table(target)
+    decided = dict(
+        zip(table.column("id").to_pylist(), table.column("cluster_id").to_pylist(), strict=True)
+    )
+    assert decided == {"w1": "w1", "w2": "w1", "o1": "o1", "s4": "s4"}
+    tagged = tmp_path / "tagged.jsonl"
+    assert main(["tag", "--input", str(tmp_path / "articles"), "--output", str(tagged)]) == 0
+    assert len(tagged.read_text(encoding="utf-8").splitlines()) == 4
