@@ -46,7 +46,11 @@ def add_dedup_parser(commands) -> argparse.ArgumentParser:
         "run`. Input columns: id, text; optional title, published_at, source. Unknown "
         "options go to Beam.",
     )
-    parser.add_argument("--input", required=True, help="Parquet or JSONL file of articles, or a marsad articles/ folder (Hive Parquet).")
+    parser.add_argument(
+        "--input",
+        required=True,
+        help="Parquet or JSONL file of articles, or a marsad articles/ folder (Hive Parquet).",
+    )
     parser.add_argument(
         "--output", required=True, help="Where to write the table (.parquet or .jsonl)."
     )

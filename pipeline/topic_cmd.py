@@ -50,7 +50,11 @@ def add_tag_parser(commands) -> argparse.ArgumentParser:
         description="Add topic_score, is_relevant, subtopics, matched_terms and entities to "
         "a table with columns id, text and optionally title, language.",
     )
-    parser.add_argument("--input", required=True, help="Parquet or JSONL file of articles, or a marsad articles/ folder (Hive Parquet).")
+    parser.add_argument(
+        "--input",
+        required=True,
+        help="Parquet or JSONL file of articles, or a marsad articles/ folder (Hive Parquet).",
+    )
     parser.add_argument("--output", required=True, help="Output file (.parquet or .jsonl).")
     _topic_options(parser)
     return parser
