@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from marsad import textnorm
-from marsad.boilerplate import clean_article, edge_lines
+from marsad.boilerplate import Cleaned, clean_article, edge_lines
 
 TIER_STORED, TIER_NEW = 0, 1
 UNKNOWN_TIME = 2**62  # sorts after every real timestamp
@@ -394,12 +394,17 @@ def outlet_line_sets(docs: Iterable[Doc], min_pages: int) -> dict[str, frozenset
     return {source: frozenset(lines) for source, lines in found.items()}
 
 
+def clean_for_matching(text: str, outlet_lines: Iterable[str], config: NearDupConfig) -> Cleaned:
+    """The text as clustering sees it: cleaned (``marsad.boilerplate``) unless turned off."""
+    if not config.strip_boilerplate:
+        return Cleaned(text, textnorm.tokens(text))
+    return clean_article(text, outlet_lines)
+
+
 def doc_tokens(doc: Doc, outlet_lines: Mapping[str, frozenset[str]], config: NearDupConfig):
     """Normalised tokens of the cleaned text (stored rows: no outlet lines)."""
-    if not config.strip_boilerplate:
-        return textnorm.tokens(doc.text)
     lines = outlet_lines.get(doc.source, frozenset()) if doc.fixed is None else frozenset()
-    return clean_article(doc.text, lines).tokens
+    return clean_for_matching(doc.text, lines, config).tokens
 
 
 def doc_fingerprints(docs: list[Doc], config: NearDupConfig) -> list[Fingerprint]:

@@ -14,6 +14,7 @@ unless Beam options name another.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import os
@@ -126,7 +127,7 @@ def cluster_with_beam(
     if not options.view_as(StandardOptions).runner:
         options.view_as(StandardOptions).runner = "FnApiRunner"
     # Dropping is applied to the table afterwards, so every row gets its decision here.
-    keep_all = NearDupConfig(**{**config.__dict__, "drop_duplicates": False})
+    keep_all = dataclasses.replace(config, drop_duplicates=False)
     with tempfile.TemporaryDirectory(prefix="marsad-dedup-") as scratch:
         prefix = os.path.join(scratch, "decisions")
         with beam.Pipeline(options=options) as pipeline:
@@ -178,8 +179,8 @@ def run_dedup(args: argparse.Namespace, beam_args: list[str]) -> int:
     table = read_table(args.input)
     result = dedup_table(table, config, args.clean_text, beam_args)
     write_table(result, args.output)
-    duplicates = sum(result.column("is_duplicate").to_pylist()) if result.num_rows else 0
     clusters = len(set(result.column("cluster_id").to_pylist()))
+    duplicates = table.num_rows - clusters  # one canonical row per cluster, kept either way
     print(
         f"{table.num_rows} articles → {clusters} clusters, {duplicates} flagged duplicates "
         f"{'kept' if not config.drop_duplicates else 'dropped'} (threshold {config.threshold}); "

@@ -91,8 +91,7 @@ def accounting(counts: dict[str, int]) -> dict[str, int | bool]:
         or name.startswith("parse_feeds.failed.entry_")
     )
     rows = counts.get("write_articles.rows", 0)
-    # Batch clusters in dedup_near; streaming flags exact copies in dedup_content.
-    flagged = counts.get("dedup_near.duplicate", 0) + counts.get("dedup_content.duplicate", 0)
+    flagged = counts.get("dedup_near.duplicate", 0)
     dropped = counts.get("dedup_near.dropped", 0)
     url_dups = counts.get("dedup_urls.duplicate_url", 0)
     stored = counts.get("dedup_urls.already_stored", 0)

@@ -19,7 +19,6 @@ from pipeline.lock import acquire_run_lock
 from pipeline.options import MarsadOptions
 from pipeline.report import accounting, collect_counts, collect_timings
 from transforms.commit import delete_tree, manifest_path, write_json
-from transforms.write import tmp_dir
 
 LOCAL_RUNNER = "FnApiRunner"
 _VERSIONED = ("marsad", "apache-beam", "feedparser", "trafilatura", "pyarrow", "requests")
@@ -119,13 +118,8 @@ def _run_locked(pipeline, options, marsad: MarsadOptions, feeds, run_id: str) ->
         "options": _public_options(options),
         "versions": versions(),
     }
-    delete_tree(tmp_dir(marsad.output, run_id))  # after a failed run; the graph did it otherwise
-    parent = FileSystems.join(marsad.output, "_tmp")
-    if (
-        FileSystems.exists(parent)
-        and not FileSystems.match([FileSystems.join(parent, "*")])[0].metadata_list
-    ):
-        FileSystems.delete([parent])
+    # The graph's commit removed this run's temp files; what remains is a failed run's.
+    delete_tree(FileSystems.join(marsad.output, "_tmp"))
     write_manifest(marsad.output, manifest)
     return manifest
 

@@ -56,7 +56,10 @@ def manifest_path(output: str, run_id: str) -> str:
 
 def commit_run(run_id, output, staged_state, final_state, tmp_folder, articles, failures, staged):
     """Promote the staged feed state, drop the run's temp folder, record the files written."""
-    promoted = promote(staged_state, final_state) if staged else False
+    # ``articles``, ``failures`` and ``staged`` are side inputs so that this runs only
+    # after they are complete; the file lists go into the record.
+    del staged
+    promoted = promote(staged_state, final_state)
     delete_tree(tmp_folder)
     counter("commit", "runs")
     # The driver (``marsad run``) overwrites this with counts and timings when it waits

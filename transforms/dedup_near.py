@@ -22,7 +22,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.typehints import Any, Tuple
 
-from marsad.boilerplate import Cleaned, clean_article, edge_lines
+from marsad.boilerplate import Cleaned, edge_lines
 from marsad.neardup import (
     Fingerprint,
     NearDupConfig,
@@ -30,12 +30,12 @@ from marsad.neardup import (
     Status,
     bucket_keys,
     bucket_pairs,
+    clean_for_matching,
     decide,
     fingerprint,
     is_exact_key,
     verified_neighbours,
 )
-from marsad.textnorm import tokens as text_tokens
 from schemas.records import Article
 from transforms.common import counter
 from transforms.stored_texts import StoredText
@@ -51,10 +51,55 @@ def _microseconds(article: Article) -> int | None:
     return int(article.published_at.timestamp() * 1_000_000)
 
 
-def _clean(text: str, lines, config: NearDupConfig) -> Cleaned:
-    if config.strip_boilerplate:
-        return clean_article(text, lines)
-    return Cleaned(text, text_tokens(text))
+def clean_and_fingerprint(
+    article: Article, outlet_lines, config: NearDupConfig, published_us: int | None
+) -> tuple[Article, Cleaned, Fingerprint]:
+    """Clean the article's text, fingerprint it, and store the cleaned text if configured."""
+    cleaned = clean_for_matching(article.text or "", outlet_lines, config)
+    fp = fingerprint(article.article_id, cleaned.tokens, config, published_us=published_us)
+    if config.rewrite_text and cleaned.text != article.text:
+        article = article.replace(
+            text=cleaned.text, text_chars=len(cleaned.text), content_hash=fp.content_hash
+        )
+    return article, cleaned, fp
+
+
+def stored_status(row: StoredText) -> Status:
+    """The decision a row of an earlier run was written with."""
+    return Status(
+        row.article_id,
+        row.is_canonical,
+        row.cluster_id or row.article_id,
+        "" if row.is_canonical else row.duplicate_of,
+    )
+
+
+def stored_fingerprint(row: StoredText, config: NearDupConfig, published_us: int | None):
+    tokens = clean_for_matching(row.text, (), config).tokens if row.text else []
+    return fingerprint(
+        row.article_id,
+        tokens,
+        config,
+        published_us=published_us,
+        fixed=stored_status(row),
+        content_hash=row.content_hash,
+    )
+
+
+def apply_decision(article: Article, status: Status, drop_duplicates: bool):
+    """The article with its cluster fields, or None when duplicates are dropped."""
+    counter(STAGE, "canonical" if status.is_canonical else "duplicate")
+    if drop_duplicates and not status.is_canonical:
+        counter(STAGE, "dropped")
+        return None
+    counter(STAGE, "out")
+    return article.replace(
+        cluster_id=status.cluster_id,
+        is_duplicate=not status.is_canonical,
+        is_canonical=status.is_canonical,
+        duplicate_of=status.duplicate_of,
+        duplicate_similarity=status.similarity,
+    )
 
 
 class _CleanAndFingerprint(beam.DoFn):
@@ -65,38 +110,15 @@ class _CleanAndFingerprint(beam.DoFn):
 
     def process(self, article: Article, outlet_lines):
         counter(STAGE, "in")
-        cleaned = _clean(article.text or "", outlet_lines.get(article.source, ()), self.config)
-        fp = fingerprint(
-            article.article_id, cleaned.tokens, self.config, published_us=_microseconds(article)
+        article, cleaned, fp = clean_and_fingerprint(
+            article, outlet_lines.get(article.source, ()), self.config, _microseconds(article)
         )
         if cleaned.repeats_removed:
             counter(STAGE, "cleaned.repeated_paragraphs")
         if cleaned.boilerplate_removed:
             counter(STAGE, "cleaned.boilerplate")
-        if self.config.rewrite_text and cleaned.text != article.text:
-            article = article.replace(
-                text=cleaned.text, text_chars=len(cleaned.text), content_hash=fp.content_hash
-            )
         yield article
         yield pvalue.TaggedOutput(_FINGERPRINTS, fp)
-
-
-def _stored_fingerprint(row: StoredText, config: NearDupConfig) -> Fingerprint:
-    fixed = Status(
-        row.article_id,
-        row.is_canonical,
-        row.cluster_id or row.article_id,
-        "" if row.is_canonical else row.duplicate_of,
-    )
-    tokens = _clean(row.text, (), config).tokens if row.text else []
-    return fingerprint(
-        row.article_id,
-        tokens,
-        config,
-        published_us=row.published_at_us or None,
-        fixed=fixed,
-        content_hash=row.content_hash,
-    )
 
 
 def _pairs_of_bucket(element, cap: int):
@@ -185,19 +207,9 @@ class _Apply(beam.DoFn):
         _doc_id, grouped = element
         statuses = list(grouped["status"])
         for article in grouped["article"]:
-            status = statuses[0]
-            counter(STAGE, "duplicate" if not status.is_canonical else "canonical")
-            if self.drop_duplicates and not status.is_canonical:
-                counter(STAGE, "dropped")
-                continue
-            counter(STAGE, "out")
-            yield article.replace(
-                cluster_id=status.cluster_id,
-                is_duplicate=not status.is_canonical,
-                is_canonical=status.is_canonical,
-                duplicate_of=status.duplicate_of,
-                duplicate_similarity=status.similarity,
-            )
+            applied = apply_decision(article, statuses[0], self.drop_duplicates)
+            if applied is not None:
+                yield applied
 
 
 def _keyed(label: str, pcoll, key):
@@ -242,7 +254,13 @@ class ClusterNearDuplicates(beam.PTransform):
         new_fps = cleaned[_FINGERPRINTS]
         fps = [new_fps]
         if stored is not None:
-            fps.append(stored | "FingerprintStored" >> beam.Map(_stored_fingerprint, config))
+            fps.append(
+                stored
+                | "FingerprintStored"
+                >> beam.Map(
+                    lambda row: stored_fingerprint(row, config, row.published_at_us or None)
+                )
+            )
         all_fps = tuple(fps) | "AllFingerprints" >> beam.Flatten()
 
         pairs = (

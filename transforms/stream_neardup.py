@@ -46,14 +46,18 @@ from apache_beam.transforms.userstate import (
 from apache_beam.typehints import Any, Tuple
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-from marsad.boilerplate import Cleaned, clean_article
-from marsad.neardup import Fingerprint, NearDupConfig, Status, bucket_keys, fingerprint
-from marsad.textnorm import tokens as text_tokens
+from marsad.neardup import Fingerprint, NearDupConfig, Status, bucket_keys
 from schemas.records import Article
 from transforms.common import counter
+from transforms.dedup_near import (
+    STAGE,
+    apply_decision,
+    clean_and_fingerprint,
+    stored_fingerprint,
+    stored_status,
+)
 from transforms.stored_texts import StoredText
 
-STAGE = "dedup_near"
 LEDGER_KEY = "ledger"
 SEEDED = "\x00seeded"  # never an article id
 _BANDS = "bands"
@@ -103,16 +107,8 @@ class _Fingerprint(beam.DoFn):
     def process(self, article: Article):
         config = self.config
         counter(STAGE, "in")
-        cleaned = (
-            clean_article(article.text or "")
-            if config.strip_boilerplate
-            else Cleaned(article.text or "", text_tokens(article.text or ""))
-        )
-        fp = fingerprint(article.article_id, cleaned.tokens, config, published_us=None)
-        if config.rewrite_text and cleaned.text != article.text:
-            article = article.replace(
-                text=cleaned.text, text_chars=len(cleaned.text), content_hash=fp.content_hash
-            )
+        # Event time orders the stream, so the rank's publication time is not used.
+        article, _cleaned, fp = clean_and_fingerprint(article, (), config, published_us=None)
         yield article.article_id, article
         keys = bucket_keys(fp, *config.banding())
         if not keys:  # no text at all: nothing to compare
@@ -128,18 +124,10 @@ class _Fingerprint(beam.DoFn):
 
 def seed_messages(row: StoredText, config: NearDupConfig):
     """Band messages and the ledger entry of a row an earlier run wrote."""
-    cleaned = clean_article(row.text) if row.text else Cleaned("", [])
-    fp = fingerprint(
-        row.article_id, cleaned.tokens, config, published_us=None, content_hash=row.content_hash
-    )
+    fp = stored_fingerprint(row, config, published_us=None)
     mine = sketch(fp)
     seen_us = row.published_at_us or int(time.time() * 1_000_000)
-    status = Status(
-        row.article_id,
-        row.is_canonical,
-        row.cluster_id or row.article_id,
-        "" if row.is_canonical else row.duplicate_of,
-    )
+    status = stored_status(row)
     for key in bucket_keys(fp, *config.banding()):
         message = BandMessage(row.article_id, mine, key[:1] == b"x", 0, seen_us, status)
         yield pvalue.TaggedOutput(_BANDS, (key.hex(), message))
@@ -289,19 +277,9 @@ class ApplyFn(beam.DoFn):
         if not articles or not statuses:
             return
         held.clear()
-        status = statuses[0]
-        counter(STAGE, "canonical" if status.is_canonical else "duplicate")
-        if self.drop_duplicates and not status.is_canonical:
-            counter(STAGE, "dropped")
-            return
-        counter(STAGE, "out")
-        yield articles[0].replace(
-            cluster_id=status.cluster_id,
-            is_duplicate=not status.is_canonical,
-            is_canonical=status.is_canonical,
-            duplicate_of=status.duplicate_of,
-            duplicate_similarity=status.similarity,
-        )
+        applied = apply_decision(articles[0], statuses[0], self.drop_duplicates)
+        if applied is not None:
+            yield applied
 
 
 class StreamClusterDuplicates(beam.PTransform):
