@@ -46,8 +46,8 @@ if str(ROOT) not in sys.path:
 
 import pyarrow.parquet as pq  # noqa: E402
 
-from marsad import neardup  # noqa: E402
-from marsad.neardup import Doc, NearDupConfig  # noqa: E402
+from marsad.dedup import neardup  # noqa: E402
+from marsad.dedup.neardup import Doc, NearDupConfig  # noqa: E402
 
 EVAL_DIR = ROOT.parent / "shared" / "eval"
 SEEDS_DIR = ROOT / "marsad" / "samplesite" / "content" / "seeds"

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq  # noqa: E402
 from apache_beam.metrics.metric import MetricsFilter  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions  # noqa: E402
 
-from marsad.neardup import NearDupConfig  # noqa: E402
+from marsad.dedup.neardup import NearDupConfig  # noqa: E402
 from schemas.records import Article  # noqa: E402
 from transforms.common import METRICS_NAMESPACE  # noqa: E402
 from transforms.dedup_near import ClusterNearDuplicates  # noqa: E402

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from marsad.topic import load_tagger  # noqa: E402
+from marsad.topic.tagger import load_tagger  # noqa: E402
 from pipeline.topic_cmd import _prf, evaluate, format_report, load_labelled  # noqa: E402
 
 ANT = ROOT.parent / "shared" / "eval" / "arabic_text" / "ant_multisource_v2.1.parquet"

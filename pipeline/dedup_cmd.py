@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from marsad.neardup import NearDupConfig
+from marsad.dedup.neardup import NearDupConfig
 from pipeline.options import add_dedup_arguments, dedup_config
 from pipeline.tables import read_table, write_table
 from schemas.records import Article

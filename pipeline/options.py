@@ -10,11 +10,11 @@ import argparse
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from marsad.crawl import PolitenessConfig
+from marsad.dedup.neardup import NearDupConfig
 from marsad.errors import InputError
-from marsad.extract import DEFAULT_MIN_CHARS
-from marsad.http import FetchConfig
-from marsad.neardup import NearDupConfig
+from marsad.fetch.crawl import PolitenessConfig
+from marsad.fetch.http import FetchConfig
+from marsad.text.extract import DEFAULT_MIN_CHARS
 
 _FETCH = FetchConfig()
 _POLITE = PolitenessConfig()

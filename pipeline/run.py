@@ -13,7 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from marsad.errors import SourcesError
-from marsad.sources import load_sources
+from marsad.feeds.sources import load_sources
 from pipeline.graph import build_batch
 from pipeline.lock import acquire_run_lock
 from pipeline.options import MarsadOptions

@@ -25,7 +25,7 @@ from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.typehints import Any, Tuple
 from apache_beam.utils.timestamp import MAX_TIMESTAMP
 
-from marsad.sources import load_sources
+from marsad.feeds.sources import load_sources
 from pipeline.options import MarsadOptions, dedup_config, fetch_config, politeness_config
 from schemas.records import SourceFeed
 from schemas.tables import ARTICLES_PARTITION, ARTICLES_SCHEMA, FAILURES_PARTITION, FAILURES_SCHEMA

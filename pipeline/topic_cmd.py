@@ -24,7 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from marsad.errors import InputError
-from marsad.topic import TopicTags, load_tagger
+from marsad.topic.tagger import TopicTags, load_tagger
 from pipeline.tables import read_rows, write_table
 from schemas.tables import ARTICLES_SCHEMA
 

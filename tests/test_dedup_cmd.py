@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from marsad.boilerplate import clean_article
+from marsad.text.boilerplate import clean_article
 from pipeline.cli import main
 
 SEEDS = Path(__file__).resolve().parents[1] / "marsad" / "samplesite" / "content" / "seeds"

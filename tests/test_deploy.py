@@ -33,9 +33,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from marsad.errors import MarsadError
-from marsad.feedstate import loads_state
-from marsad.sources import load_sources
-from marsad.urls import article_id, canonicalize_url
+from marsad.feeds.sources import load_sources
+from marsad.feeds.urls import article_id, canonicalize_url
+from marsad.fetch.feedstate import loads_state
 from pipeline import lock as run_lock
 from pipeline.cli import _parser
 from pipeline.lock import LockInfo, OutputLockedError, acquire_run_lock, read_lock

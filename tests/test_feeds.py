@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from marsad.errors import FeedError
-from marsad.feeds import parse_feed
+from marsad.feeds.parse import parse_feed
 from schemas.records import FeedFetch, SourceFeed
 
 FEED_URL = "http://127.0.0.1:9/feed.xml"

@@ -8,7 +8,7 @@ import os
 import pyarrow.dataset as ds
 import pytest
 
-from marsad.urls import article_id, canonicalize_url
+from marsad.feeds.urls import article_id, canonicalize_url
 from pipeline.run import run_batch
 from tests.faultsite import FaultSite
 

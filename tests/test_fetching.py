@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from marsad.crawl import PoliteFetcher, PolitenessConfig
-from marsad.encoding import decode_body
 from marsad.errors import FetchError
-from marsad.http import FetchConfig, HttpClient
+from marsad.fetch.crawl import PoliteFetcher, PolitenessConfig
+from marsad.fetch.encoding import decode_body
+from marsad.fetch.http import FetchConfig, HttpClient
 from tests.faultsite import ARABIC_PARAGRAPHS, FaultSite
 
 FAST = FetchConfig(

@@ -1,4 +1,4 @@
-"""Near-duplicate clustering: the reference in marsad.neardup, the Beam transform, the
+"""Near-duplicate clustering: the reference in marsad.dedup.neardup, the Beam transform, the
 cross-run path through stored Parquet, and boilerplate cleaning on the seeds."""
 
 from __future__ import annotations
@@ -13,9 +13,16 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
 from apache_beam.testing.util import assert_that
 
-from marsad.boilerplate import clean_article
-from marsad.neardup import Doc, NearDupConfig, choose_banding, cluster_docs, jaccard, shingle_ids
-from marsad.textnorm import tokens
+from marsad.dedup.neardup import (
+    Doc,
+    NearDupConfig,
+    choose_banding,
+    cluster_docs,
+    jaccard,
+    shingle_ids,
+)
+from marsad.text.boilerplate import clean_article
+from marsad.text.normalize import tokens
 from schemas.records import Article
 from schemas.tables import ARTICLES_PARTITION, ARTICLES_SCHEMA, to_table
 from transforms.dedup_near import ClusterNearDuplicates
@@ -260,7 +267,7 @@ def test_outside_the_look_back_only_exact_copies_join(tmp_path):
     story = _body("000")
     today = datetime.now(UTC).replace(microsecond=0)
     stored = _article(Doc("orig", story, "alhurra", _us(today - timedelta(days=60))))
-    from marsad.textnorm import content_hash
+    from marsad.text.normalize import content_hash
 
     stored = stored.replace(cluster_id="orig", content_hash=content_hash(clean_article(story).text))
     _write_earlier_run(tmp_path, [stored])

@@ -5,8 +5,8 @@ import ipaddress
 import pytest
 
 from marsad.errors import FetchError
-from marsad.http import FetchConfig, HttpClient
-from marsad.netguard import AddressGuard, classify_address, literal_host_address
+from marsad.fetch.http import FetchConfig, HttpClient
+from marsad.fetch.netguard import AddressGuard, classify_address, literal_host_address
 from tests.faultsite import FaultSite
 
 

@@ -15,8 +15,8 @@ import duckdb
 import pyarrow.dataset as ds
 import pytest
 
+from marsad.feeds.urls import article_id, canonicalize_url
 from marsad.samplesite.content import CONTENT_DIR
-from marsad.urls import article_id, canonicalize_url
 from pipeline.run import run_batch
 from schemas.tables import ARTICLES_SCHEMA, FAILURES_SCHEMA
 

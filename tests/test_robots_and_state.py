@@ -1,5 +1,11 @@
-from marsad.feedstate import FeedState, conditional_headers, dumps_state, is_retryable, loads_state
-from marsad.robots import parse_robots
+from marsad.fetch.feedstate import (
+    FeedState,
+    conditional_headers,
+    dumps_state,
+    is_retryable,
+    loads_state,
+)
+from marsad.fetch.robots import parse_robots
 from transforms.feed_state import merge_states
 
 

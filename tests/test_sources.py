@@ -1,7 +1,7 @@
 import pytest
 
 from marsad.errors import SourcesError
-from marsad.sources import load_sources, parse_sources
+from marsad.feeds.sources import load_sources, parse_sources
 
 GOOD_YAML = """
 sources:

@@ -8,8 +8,8 @@ import os
 import pyarrow.dataset as ds
 import pytest
 
+from marsad.feeds.urls import article_id, canonicalize_url
 from marsad.samplesite import SampleSite
-from marsad.urls import article_id, canonicalize_url
 from pipeline.stream import run_stream
 
 pytestmark = pytest.mark.slow

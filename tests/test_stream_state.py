@@ -16,9 +16,9 @@ from apache_beam.transforms import window
 from apache_beam.transforms.window import IntervalWindow, TimestampedValue
 from apache_beam.typehints import Any, Tuple
 
-from marsad.crawl import PolitenessConfig
-from marsad.http import FetchConfig
-from marsad.neardup import NearDupConfig
+from marsad.dedup.neardup import NearDupConfig
+from marsad.fetch.crawl import PolitenessConfig
+from marsad.fetch.http import FetchConfig
 from schemas.records import Article, FeedEntry, SourceFeed
 from schemas.tables import ARTICLES_SCHEMA
 from tests.faultsite import FaultSite

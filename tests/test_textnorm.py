@@ -1,6 +1,6 @@
 import pytest
 
-from marsad.textnorm import content_hash, normalize_for_matching, tokens
+from marsad.text.normalize import content_hash, normalize_for_matching, tokens
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from marsad.topic import TopicTags, load_tagger
-from marsad.topic_match import PhraseIndex, split_units, token_variants
+from marsad.topic.match import PhraseIndex, split_units, token_variants
+from marsad.topic.tagger import TopicTags, load_tagger
 from pipeline.topic_cmd import load_labelled, run_eval_topic, run_tag
 
 DATA = Path(__file__).parent / "data"

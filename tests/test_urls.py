@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from marsad.urls import article_id, canonicalize_url, is_tracking_param
+from marsad.feeds.urls import article_id, canonicalize_url, is_tracking_param
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from urllib.parse import urljoin
 import apache_beam as beam
 
 from marsad.errors import EntryError
-from marsad.urls import article_id, canonicalize_url
+from marsad.feeds.urls import article_id, canonicalize_url
 from schemas.records import FeedEntry
 from transforms.common import StageDoFn, apply_stage
 

@@ -1,6 +1,6 @@
 """ClusterNearDuplicates: exact and near-duplicate clusters across outlets and runs.
 
-The stages of ``marsad.neardup`` as Beam steps, each keyed so that it scales out
+The stages of ``marsad.dedup.neardup`` as Beam steps, each keyed so that it scales out
 (no all-pairs step, no global collect):
 
     CountOutletLines   (outlet, edge line) → pages; frequent ones become a side input
@@ -22,8 +22,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.typehints import Any, Tuple
 
-from marsad.boilerplate import Cleaned, edge_lines
-from marsad.neardup import (
+from marsad.dedup.neardup import (
     Fingerprint,
     NearDupConfig,
     Node,
@@ -36,6 +35,7 @@ from marsad.neardup import (
     is_exact_key,
     verified_neighbours,
 )
+from marsad.text.boilerplate import Cleaned, edge_lines
 from schemas.records import Article
 from transforms.common import counter
 from transforms.stored_texts import StoredText
@@ -218,7 +218,7 @@ def _keyed(label: str, pcoll, key):
 
 class ClusterNearDuplicates(beam.PTransform):
     """(articles, stored texts) → articles with cluster_id, is_canonical, is_duplicate,
-    duplicate_of and duplicate_similarity set (see ``marsad.neardup`` for the rule).
+    duplicate_of and duplicate_similarity set (see ``marsad.dedup.neardup`` for the rule).
 
     ``inputs`` is ``(articles, stored)`` where ``stored`` is a PCollection of
     ``StoredText`` (``ReadStoredTexts``), or just ``articles``. With

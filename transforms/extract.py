@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from marsad.extract import DEFAULT_MIN_CHARS, choose_text, extract_with_trafilatura
-from marsad.textnorm import content_hash
+from marsad.text.extract import DEFAULT_MIN_CHARS, choose_text, extract_with_trafilatura
+from marsad.text.normalize import content_hash
 from schemas.records import Article
 from transforms.common import StageDoFn, apply_stage, counter
 

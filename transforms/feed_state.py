@@ -9,7 +9,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from marsad.feedstate import FeedState, dumps_state, is_retryable, loads_state
+from marsad.fetch.feedstate import FeedState, dumps_state, is_retryable, loads_state
 
 
 def feed_state_path(output: str) -> str:

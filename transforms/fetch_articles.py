@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from marsad.crawl import PolitenessConfig
-from marsad.encoding import decode_body
 from marsad.errors import FetchError
-from marsad.http import FetchConfig, HttpResponse
+from marsad.fetch.crawl import PolitenessConfig
+from marsad.fetch.encoding import decode_body
+from marsad.fetch.http import FetchConfig, HttpResponse
 from schemas.records import Article, FeedEntry
 from transforms.polite import FetchPolitely, PoliteFetchFn
 

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 import apache_beam as beam
 from apache_beam import pvalue
 
-from marsad.crawl import PolitenessConfig
 from marsad.errors import FetchError
-from marsad.feedstate import FeedState, body_sha256, conditional_headers
-from marsad.http import FetchConfig, HttpResponse
+from marsad.fetch.crawl import PolitenessConfig
+from marsad.fetch.feedstate import FeedState, body_sha256, conditional_headers
+from marsad.fetch.http import FetchConfig, HttpResponse
 from schemas.records import FeedFetch, SourceFeed
 from transforms.common import counter
 from transforms.polite import FetchPolitely, PoliteFetchFn

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from marsad.feeds import parse_feed
+from marsad.feeds.parse import parse_feed
 from schemas.records import Failure, FeedFetch
 from transforms.common import StageDoFn, apply_stage, counter
 

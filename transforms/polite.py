@@ -21,10 +21,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.typehints import Tuple
 
-from marsad.crawl import PoliteFetcher, PolitenessConfig
-from marsad.http import FetchConfig, HttpClient, HttpResponse
-from marsad.urls import host_of
-from marsad.warc import WarcArchive
+from marsad.feeds.urls import host_of
+from marsad.fetch.crawl import PoliteFetcher, PolitenessConfig
+from marsad.fetch.http import FetchConfig, HttpClient, HttpResponse
+from marsad.fetch.warc import WarcArchive
 from schemas.records import Failure
 from transforms.common import FAILURES, METRICS_NAMESPACE, counter, failure_from_error
 

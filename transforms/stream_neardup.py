@@ -4,7 +4,7 @@ Batch clusters a finished set of articles (``ClusterNearDuplicates``); a stream 
 finishes, so here history lives in state for ``ttl`` of event time and every article
 is decided once, on arrival, against what arrived before it:
 
-    Fingerprint   clean the text, MinHash it (``marsad.neardup``), one message per LSH
+    Fingerprint   clean the text, MinHash it (``marsad.dedup.neardup``), one message per LSH
                   band key (and the exact content-hash key)
     BandIndex     key: band. Holds (id, 128-byte sketch) of the band's members for the
                   TTL; estimates the similarity of a newcomer to each member from the
@@ -46,7 +46,7 @@ from apache_beam.transforms.userstate import (
 from apache_beam.typehints import Any, Tuple
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-from marsad.neardup import Fingerprint, NearDupConfig, Status, bucket_keys
+from marsad.dedup.neardup import Fingerprint, NearDupConfig, Status, bucket_keys
 from schemas.records import Article
 from transforms.common import counter
 from transforms.dedup_near import (

@@ -28,10 +28,10 @@ from apache_beam.transforms.userstate import (
 )
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-from marsad.crawl import PoliteFetcher, PolitenessConfig
-from marsad.feeds import parse_feed
-from marsad.feedstate import FeedState, body_sha256, conditional_headers
-from marsad.http import FetchConfig, HttpClient
+from marsad.feeds.parse import parse_feed
+from marsad.fetch.crawl import PoliteFetcher, PolitenessConfig
+from marsad.fetch.feedstate import FeedState, body_sha256, conditional_headers
+from marsad.fetch.http import FetchConfig, HttpClient
 from schemas.records import FeedFetch, SourceFeed
 from transforms.common import FAILURES, counter, failure_from_error
 from transforms.fetch_feeds import FEED_ACCEPT, check_feed_type

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from marsad.topic import load_tagger
+from marsad.topic.tagger import load_tagger
 from schemas.records import Article
 from transforms.common import StageDoFn, apply_stage, counter
 

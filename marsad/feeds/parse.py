@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 import feedparser
 
 from marsad.errors import EntryError, FeedError
-from marsad.htmltext import html_to_text
+from marsad.text.htmltext import html_to_text
 from schemas.records import FeedEntry, FeedFetch
 
 # feedparser marks these as bozo but still parses them correctly.

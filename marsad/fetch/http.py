@@ -20,7 +20,7 @@ import urllib3
 
 from marsad import __version__
 from marsad.errors import FetchError
-from marsad.netguard import AddressGuard, guarded_pool_classes
+from marsad.fetch.netguard import AddressGuard, guarded_pool_classes
 
 USER_AGENT = f"marsad/{__version__} (+https://github.com/marsad-news/marsad; news research crawler)"
 ALLOWED_SCHEMES = ("http", "https")

@@ -1,6 +1,6 @@
 """Token-based phrase matching for topic tagging (Arabic and English).
 
-The text is normalised once with ``marsad.textnorm.normalize_for_matching`` (the same
+The text is normalised once with ``marsad.text.normalize.normalize_for_matching`` (the same
 form dedup uses) and split into tokens; sentence and paragraph ends survive
 normalisation as private-use marker tokens. Each distinct token is resolved once
 (cached) to the ids of the term words it can stand for:
@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from marsad.textnorm import normalize_for_matching
+from marsad.text.normalize import normalize_for_matching
 
 SENTENCE_MARK = "\ue000"
 PARAGRAPH_MARK = "\ue001"

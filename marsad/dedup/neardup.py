@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from marsad import textnorm
-from marsad.boilerplate import Cleaned, clean_article, edge_lines
+from marsad.text import normalize as textnorm
+from marsad.text.boilerplate import Cleaned, clean_article, edge_lines
 
 TIER_STORED, TIER_NEW = 0, 1
 UNKNOWN_TIME = 2**62  # sorts after every real timestamp
@@ -55,7 +55,7 @@ class NearDupConfig:
     seed: int = 20240128  # of the MinHash hash functions; changing it changes signatures
     lookback_days: int = 30  # partitions of earlier runs that take part in clustering
     drop_duplicates: bool = False  # drop rows flagged is_duplicate from the output
-    strip_boilerplate: bool = True  # clean texts (marsad.boilerplate) before matching
+    strip_boilerplate: bool = True  # clean texts (marsad.text.boilerplate) before matching
     rewrite_text: bool = True  # store the cleaned text (else only match on it)
     min_outlet_pages: int = 5  # pages of one outlet an edge line needs to be boilerplate
 
@@ -395,7 +395,7 @@ def outlet_line_sets(docs: Iterable[Doc], min_pages: int) -> dict[str, frozenset
 
 
 def clean_for_matching(text: str, outlet_lines: Iterable[str], config: NearDupConfig) -> Cleaned:
-    """The text as clustering sees it: cleaned (``marsad.boilerplate``) unless turned off."""
+    """The text as clustering sees it: cleaned (``marsad.text.boilerplate``) unless turned off."""
     if not config.strip_boilerplate:
         return Cleaned(text, textnorm.tokens(text))
     return clean_article(text, outlet_lines)

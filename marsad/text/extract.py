@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 import trafilatura
 
 from marsad.errors import ExtractionError
-from marsad.htmltext import html_to_text
-from marsad.language import detect_language
-from marsad.textnorm import normalize_for_matching
+from marsad.text.htmltext import html_to_text
+from marsad.text.language import detect_language
+from marsad.text.normalize import normalize_for_matching
 
 DEFAULT_MIN_CHARS = 250
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from marsad.errors import FetchError, MarsadError
-from marsad.http import HttpClient, HttpResponse
-from marsad.robots import RobotsCache
-from marsad.urls import host_of
+from marsad.feeds.urls import host_of
+from marsad.fetch.http import HttpClient, HttpResponse
+from marsad.fetch.robots import RobotsCache
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from marsad.textnorm import normalize_for_matching
+from marsad.text.normalize import normalize_for_matching
 
 MAX_PHRASE_TOKENS = 20
 MAX_SHARE_TOKENS = 5

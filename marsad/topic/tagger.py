@@ -2,12 +2,12 @@
 
 Interface: ``load_tagger(topic_path, threshold).tag(title, text) -> TopicTags``.
 
-The topic is configuration (``marsad/topics/*.yaml``, format in docs/topic.md):
+The topic is configuration (``marsad/topic/definitions/*.yaml``, format in docs/topic.md):
 concepts with Arabic and English terms, strong phrases, dampers, competing
 ("negative") contexts, subtopics and an entity gazetteer. The rule, per article:
 
 1. Title and body are split into sentences and paragraphs, normalised once and matched
-   with :class:`marsad.topic_match.PhraseIndex` (clitic- and plural-aware).
+   with :class:`marsad.topic.match.PhraseIndex` (clitic- and plural-aware).
 2. A sentence is *evidence* when it holds every ``scoring.evidence`` concept (for the
    default topic: US/coalition forces and withdrawal/presence); a derived concept
    (us_actor + troops → us_forces) counts when its parts share the sentence. A paragraph
@@ -33,11 +33,11 @@ from pathlib import Path
 
 import yaml
 
-from marsad.language import detect_language
-from marsad.textnorm import normalize_for_matching
-from marsad.topic_match import PARAGRAPH_MARK, SENTENCE_MARK, PhraseIndex, split_units
+from marsad.text.language import detect_language
+from marsad.text.normalize import normalize_for_matching
+from marsad.topic.match import PARAGRAPH_MARK, SENTENCE_MARK, PhraseIndex, split_units
 
-DEFAULT_TOPIC = Path(__file__).parent / "topics" / "iraq_us_withdrawal.yaml"
+DEFAULT_TOPIC = Path(__file__).parent / "definitions" / "iraq_us_withdrawal.yaml"
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""What to fetch: the sources file, feed parsing into entries, canonical URLs and ids."""

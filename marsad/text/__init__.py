@@ -1,0 +1,1 @@
+"""Article text: extraction from HTML, boilerplate removal, normalisation, language."""

@@ -1,0 +1,1 @@
+"""Topic relevance: a YAML topic definition, phrase matching and an explainable score."""
