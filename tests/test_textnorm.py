@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from marsad.text.normalize import content_hash, normalize_for_matching, tokens
 
@@ -29,3 +31,85 @@ def test_punctuation_glued_to_arabic_tokens_does_not_change_the_hash():
 def test_tokens():
     assert tokens("العراق، وسوريا") == ["العراق", "وسوريا"]
     assert tokens("") == []
+
+
+# -- the fast normaliser keeps the table-driven rule it replaced ---------------------
+def _reference_normalize(text: str) -> str:
+    """The original implementation (str.translate with per-character tables), kept as
+    the oracle: the fast version must give the same output for every input."""
+    import re
+    import unicodedata
+
+    if not text:
+        return ""
+    fold = {
+        **{c: "ا" for c in "أإآٱٲٳ"},
+        "ى": "ي",
+        "ة": "ه",
+        "ؤ": "و",
+        "ئ": "ي",
+        "ی": "ي",
+        "ک": "ك",
+        **{chr(0x0660 + d): str(d) for d in range(10)},
+        **{chr(0x06F0 + d): str(d) for d in range(10)},
+    }
+    separators = _reference_separators()
+    text = unicodedata.normalize("NFKC", text)
+    text = re.sub("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]", "", text)
+    text = text.translate(str.maketrans(fold)).casefold().translate(separators)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+_REFERENCE_TABLE: dict[int, str] = {}
+
+
+def _reference_separators() -> dict[int, str]:
+    import unicodedata
+
+    if not _REFERENCE_TABLE:
+        for code in range(0x20000):
+            category = unicodedata.category(chr(code))
+            if category == "Cf":
+                _REFERENCE_TABLE[code] = ""
+            elif category[0] in "PSZC" and category not in ("Cn", "Co", "Cs"):
+                _REFERENCE_TABLE[code] = " "
+    return _REFERENCE_TABLE
+
+
+_ARABIC_AND_MIXED = st.text(
+    alphabet=st.one_of(
+        st.characters(min_codepoint=0x0600, max_codepoint=0x06FF),  # Arabic
+        st.characters(min_codepoint=0xFB50, max_codepoint=0xFEFF),  # presentation forms
+        st.sampled_from(list(" \t\n\u00a0\u200b\u200c\u200d\u200e\u200f\u2028«»“”،؛؟.-_'")),
+        st.characters(min_codepoint=0x20, max_codepoint=0x24F),  # Latin, punctuation
+        st.characters(),  # anything, astral planes and controls included
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_ARABIC_AND_MIXED)
+def test_fast_normaliser_equals_the_reference(text):
+    assert normalize_for_matching(text) == _reference_normalize(text)
+
+
+def test_fast_normaliser_equals_the_reference_on_edge_cases():
+    cases = [
+        "",
+        " ",
+        "\u200f",
+        "a\u200bb",  # ZWSP is Cf: removed, no split
+        "a\u00adb",  # soft hyphen (Cf)
+        "x\u0085y",  # NEL (Cc, isspace)
+        "\U000e0001tag",  # Cf beyond U+20000: left alone by both
+        "\U000f0000",  # private use plane (Co)
+        "ﻻ ﷲ ﷺ",  # presentation-form ligatures (NFKC)
+        "İstanbul ß ﬁ",  # casefold expansions
+        "٣٤٥ ۶۷ 12",
+        "ـــ",  # tatweel only
+        "\\]^-[",  # characters special inside a regex class
+        "\x00\x01 \x1c\x1d",
+    ]
+    for text in cases:
+        assert normalize_for_matching(text) == _reference_normalize(text), repr(text)

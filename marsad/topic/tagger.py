@@ -31,11 +31,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from marsad.text.language import detect_language
 from marsad.text.normalize import normalize_for_matching
 from marsad.topic.match import PARAGRAPH_MARK, SENTENCE_MARK, PhraseIndex, split_units
+from marsad.topic.schema import validate_topic_file
 
 DEFAULT_TOPIC = Path(__file__).parent / "definitions" / "iraq_us_withdrawal.yaml"
 
@@ -156,8 +155,8 @@ class TopicDefinition:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> TopicDefinition:
-        with open(path or DEFAULT_TOPIC, encoding="utf-8") as handle:
-            return cls(yaml.safe_load(handle))
+        """Validated (``marsad.topic.schema``): a malformed file is a TopicFileError."""
+        return cls(validate_topic_file(path or DEFAULT_TOPIC))
 
 
 @dataclass
