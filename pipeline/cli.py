@@ -7,7 +7,8 @@
     marsad dedup --input FILE --output FILE
     marsad eval dedup
     marsad tag --input FILE --output FILE [--topic TOPIC.yaml]
-    marsad eval topic --labels FILE
+    marsad train topic [--labels FILE] [--topic TOPIC.yaml]
+    marsad eval topic [--labels FILE]
 
 Options after the marsad ones go to Beam unchanged (``--runner``, ``--project``,
 ``--direct_running_mode`` ...). Without ``--runner`` the local FnApiRunner runs.
@@ -24,7 +25,14 @@ import tempfile
 from marsad.errors import MarsadError
 from pipeline.dedup_cmd import add_dedup_parser, add_eval_dedup_parser, run_dedup, run_eval_dedup
 from pipeline.options import add_marsad_arguments
-from pipeline.topic_cmd import add_eval_topic_parser, add_tag_parser, run_eval_topic, run_tag
+from pipeline.topic_cmd import (
+    add_eval_topic_parser,
+    add_tag_parser,
+    add_train_topic_parser,
+    run_eval_topic,
+    run_tag,
+    run_train_topic,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -98,6 +106,10 @@ def _parser() -> argparse.ArgumentParser:
     evaluations = evaluate.add_subparsers(dest="evaluation", required=True, metavar="WHAT")
     add_eval_dedup_parser(evaluations)
     add_eval_topic_parser(evaluations)
+    train = commands.add_parser(
+        "train", help="Fit a model from labelled data.", description="Fit a model."
+    )
+    add_train_topic_parser(train.add_subparsers(dest="training", required=True, metavar="WHAT"))
 
     schema = commands.add_parser("schema", help="Print the output schemas with field descriptions.")
     schema.add_argument("dataset", nargs="?", choices=["articles", "failures"], default="articles")
@@ -222,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_tag(args)
         if args.command == "eval" and args.evaluation == "topic":
             return run_eval_topic(args)
+        if args.command == "train" and args.training == "topic":
+            return run_train_topic(args)
         if args.command == "schema":
             return _schema(args.dataset)
     except MarsadError as error:

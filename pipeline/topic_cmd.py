@@ -1,17 +1,25 @@
-"""``marsad tag`` and ``marsad eval topic``: the topic tagger on any table of articles.
+"""``marsad tag``, ``marsad train topic`` and ``marsad eval topic``.
 
     marsad tag --input articles.parquet --output tagged.parquet [--topic TOPIC.yaml]
-    marsad eval topic --labels labels.jsonl [--texts TABLE_OR_DIR ...] [--topic TOPIC.yaml]
+    marsad train topic [--labels data/topic/labelled.jsonl] [--split data/topic/split.json]
+        [--topic TOPIC.yaml] [--output WEIGHTS.json]
+    marsad eval topic [--labels data/topic/labelled.jsonl] [--split ...] [--topic TOPIC.yaml]
+    marsad eval topic --labels labels.jsonl --no-split [--texts TABLE_OR_DIR ...]
 
 ``tag`` reads Parquet or JSONL (by extension) with ``id`` and ``text`` and optionally
 ``title`` and ``language``, and writes the same rows with ``topic_score``,
 ``is_relevant``, ``subtopics``, ``matched_terms`` and ``entities`` added (shaped as in
 the articles schema); ``language`` is filled from the text where missing.
 
-``eval topic`` reads JSONL rows with ``id``, ``label`` (0/1) and ``text`` (optional
-``title``, ``language``). Rows without text take it from a ``--texts`` table (matched
-on ``id`` or ``docno``) or a folder of ``<id>.txt`` files whose first line is the title:
-the dev sets keep only ids and labels for corpora that must not be copied.
+``train topic`` fits the weights file beside the topic on the tuning side of the split
+(``marsad.topic.train``; needs the ``train`` extra). ``eval topic`` prints the
+cross-validated figures recorded in the weights file (tuning side) and the figures on
+the held-out test side, per language with 95% Wilson intervals, then every misclassified
+held-out item with the terms that decided it. With ``--no-split`` (or a label file that is
+not the corpus) every item is scored. Label rows need ``id``, ``label`` (0/1) and
+``text`` (optional ``title``, ``language``); ANT rows (``ant_row``) are read from the ANT
+corpus, other rows without text from a ``--texts`` table (matched on ``id`` or ``docno``)
+or a folder of ``<id>.txt`` files whose first line is the title.
 """
 
 from __future__ import annotations
@@ -24,6 +32,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from marsad.errors import InputError
+from marsad.topic.corpus import DEFAULT_CORPUS, DEFAULT_SPLIT, Split, load_corpus, load_split
+from marsad.topic.definition import TopicDefinition
+from marsad.topic.metrics import Figures, format_table
 from marsad.topic.tagger import TopicTags, load_tagger
 from pipeline.tables import read_rows, write_table
 from schemas.tables import ARTICLES_SCHEMA
@@ -34,13 +45,20 @@ TAG_FIELDS = [
 ]
 
 
-def _topic_options(parser: argparse.ArgumentParser) -> None:
+def _topic_options(parser: argparse.ArgumentParser, threshold: bool = True) -> None:
     parser.add_argument(
         "--topic", help="Topic definition YAML (default: the bundled Iraq–US withdrawal topic)."
     )
     parser.add_argument(
-        "--threshold", type=float, help="Relevance threshold (default: the topic file's)."
+        "--weights",
+        help="Weights file (default: the one beside the topic, <stem>.weights.json).",
     )
+    if threshold:
+        parser.add_argument(
+            "--threshold",
+            type=float,
+            help="Relevance threshold (default: the weights file's, chosen by cross-validation).",
+        )
 
 
 def add_tag_parser(commands) -> argparse.ArgumentParser:
@@ -63,15 +81,23 @@ def add_tag_parser(commands) -> argparse.ArgumentParser:
 def add_eval_topic_parser(evaluations) -> argparse.ArgumentParser:
     parser = evaluations.add_parser(
         "topic",
-        help="Precision, recall and F1 of the topic tagger on labelled articles.",
-        description="Print precision, recall, F1 and the confusion matrix per language, "
-        "then every misclassified article with the terms it matched.",
+        help="Precision and recall of the topic tagger: cross-validated and held out.",
+        description="Print the cross-validated figures of the weights file (tuning side) and "
+        "precision, recall and the confusion counts on the held-out test side, per language "
+        "with 95%% Wilson intervals, then every misclassified held-out article with the "
+        "terms that decided it.",
     )
     parser.add_argument(
         "--labels",
-        required=True,
         action="append",
-        help="JSONL with id, label (0/1), text, optional title, language. Repeatable.",
+        help=f"JSONL with id, label (0/1), text or ant_row, optional title, language. "
+        f"Repeatable. Default: {DEFAULT_CORPUS.relative_to(DEFAULT_CORPUS.parents[2])}.",
+    )
+    parser.add_argument(
+        "--split", help="Split file naming the held-out items (default: the corpus's)."
+    )
+    parser.add_argument(
+        "--no-split", action="store_true", help="Score every labelled item (no CV figures)."
     )
     parser.add_argument(
         "--texts",
@@ -80,7 +106,31 @@ def add_eval_topic_parser(evaluations) -> argparse.ArgumentParser:
         help="Table (Parquet/JSONL, by id or docno) or folder of <id>.txt supplying texts "
         "for label rows without one. Repeatable.",
     )
+    parser.add_argument("--ant", help="ANT corpus Parquet (default: ../shared/eval/...).")
     _topic_options(parser)
+    return parser
+
+
+def add_train_topic_parser(training) -> argparse.ArgumentParser:
+    parser = training.add_parser(
+        "topic",
+        help="Fit the topic's weights file on labelled articles (needs marsad[train]).",
+        description="Fit an L2 logistic model over the topic's evidence features on the "
+        "tuning side of the split; C and the threshold are chosen by cross-validation. "
+        "Writes the weights file beside the topic (or --output).",
+    )
+    parser.add_argument(
+        "--labels",
+        action="append",
+        help="Labelled JSONL (default: data/topic/labelled.jsonl). Repeatable.",
+    )
+    parser.add_argument("--split", help="Split file (default: data/topic/split.json).")
+    parser.add_argument(
+        "--no-split", action="store_true", help="Fit on every labelled item (no held-out side)."
+    )
+    parser.add_argument("--ant", help="ANT corpus Parquet (default: ../shared/eval/...).")
+    parser.add_argument("--output", help="Weights file to write (default: beside the topic).")
+    _topic_options(parser, threshold=False)
     return parser
 
 
@@ -95,9 +145,13 @@ def tag_rows(rows: list[dict], tagger) -> list[TopicTags]:
     return tags
 
 
+def _tagger(args: argparse.Namespace):
+    return load_tagger(args.topic, getattr(args, "threshold", None), getattr(args, "weights", None))
+
+
 def run_tag(args: argparse.Namespace) -> int:
     rows = read_rows(args.input)
-    tags = tag_rows(rows, load_tagger(args.topic, args.threshold))
+    tags = tag_rows(rows, _tagger(args))
     for row, tag in zip(rows, tags, strict=True):
         row["language"] = row.get("language") or tag.language
         row.update(
@@ -155,11 +209,11 @@ def _prf(counts: Counter) -> tuple[float, float, float]:
 
 
 def evaluate(items: list[dict], tagger) -> dict:
-    """Confusion counts per language (from the text) and the misclassified items."""
+    """Confusion counts per language (the item's, else detected) and the misclassified."""
     by_language: dict[str, Counter] = defaultdict(Counter)
     errors = []
     for item, tag in zip(items, tag_rows(items, tagger), strict=True):
-        language = tag.language or item.get("language") or "und"
+        language = item.get("language") or tag.language or "und"
         gold, predicted = bool(int(item["label"])), tag.is_relevant
         outcome = ("T" if gold == predicted else "F") + ("P" if predicted else "N")
         by_language[language][outcome] += 1
@@ -169,37 +223,120 @@ def evaluate(items: list[dict], tagger) -> dict:
     return {"counts": dict(by_language), "errors": errors}
 
 
-def format_report(result: dict, topic: str, threshold: float) -> str:
-    lines = [
-        f"topic {topic}  threshold {threshold:.2f}",
-        f"{'language':9s} {'n':>4s} {'pos':>4s} {'TP':>4s} {'FP':>4s} {'FN':>4s} {'TN':>4s}"
-        f" {'precision':>9s} {'recall':>7s} {'F1':>6s}",
-    ]
-    counts = result["counts"]
-    for language in sorted(counts, key=lambda lang: (lang == "all", lang)):
-        c = counts[language]
-        precision, recall, f1 = _prf(c)
-        lines.append(
-            f"{language:9s} {sum(c.values()):4d} {c['TP'] + c['FN']:4d} {c['TP']:4d} "
-            f"{c['FP']:4d} {c['FN']:4d} {c['TN']:4d} {precision:9.3f} {recall:7.3f} {f1:6.3f}"
-        )
-    lines.append(f"misclassified: {len(result['errors'])}")
-    for error in result["errors"]:
+def _figures(result: dict) -> dict[str, Figures]:
+    return {
+        lang: Figures(c["TP"], c["FP"], c["FN"], c["TN"]) for lang, c in result["counts"].items()
+    }
+
+
+def format_errors(result: dict, limit: int = 200) -> list[str]:
+    lines = [f"misclassified: {len(result['errors'])}"]
+    for error in result["errors"][:limit]:
         item, tag = error["item"], error["tags"]
         lines.append(
             f"  {error['outcome']} {error['language']} {item['id']}  score={tag.score:.3f}  "
-            f"{(item.get('title') or '')[:70]}"
+            f"{(item.get('title') or item.get('text') or '')[:70]!r}"
         )
         terms = ", ".join(
-            f"{t['term']}×{t['count']} ({t['concept']})" for t in tag.matched_terms[:12]
+            f"{t['term']}×{t['count']} ({t['concept']}, {t['weight']:+.2f})"
+            for t in tag.matched_terms[:8]
         )
-        lines.append(f"      terms: {terms or '-'}")
-    return "\n".join(lines)
+        lines.append(f"      why: {terms or '-'}")
+    return lines
+
+
+def format_report(result: dict, topic: str, threshold: float) -> str:
+    lines = format_table(f"topic {topic}  threshold {threshold:.2f}", _figures(result))
+    return "\n".join(lines + format_errors(result))
+
+
+def _labelled(args: argparse.Namespace) -> tuple[list[dict], str, dict]:
+    """Items (texts resolved), the corpus hash, and skipped counts."""
+    paths = args.labels or [str(DEFAULT_CORPUS)]
+    items, skipped, hashes = [], {}, []
+    for path in paths:
+        corpus = load_corpus(path, args.ant)
+        items += corpus.items
+        hashes.append(corpus.sha256)
+        for reason, count in corpus.skipped.items():
+            skipped[reason] = skipped.get(reason, 0) + count
+    missing = [row for row in items if not row.get("text")]
+    if missing:
+        texts = load_texts(args.texts)
+        for row in missing:
+            found = texts.get(str(row["id"]))
+            if found is None:
+                raise InputError(f"no text for labelled item {row['id']} (see --texts)")
+            row.update({k: v for k, v in found.items() if not row.get(k)})
+    return items, "+".join(hashes), skipped
+
+
+def _split(args: argparse.Namespace) -> Split | None:
+    if args.no_split:
+        return None
+    if args.split:
+        return load_split(args.split)
+    if not args.labels or [str(p) for p in args.labels] == [str(DEFAULT_CORPUS)]:
+        return load_split(DEFAULT_SPLIT) if DEFAULT_SPLIT.exists() else None
+    return None
+
+
+def _skipped_note(skipped: dict) -> list[str]:
+    return [f"skipped {n} items: {reason}" for reason, n in skipped.items()]
+
+
+def run_train_topic(args: argparse.Namespace) -> int:
+    from marsad.topic.train import cv_table, fit
+
+    definition = TopicDefinition.load(args.topic)
+    items, corpus_hash, skipped = _labelled(args)
+    split = _split(args)
+    tuning = split.parts(items)[0] if split else items
+    provenance = {
+        "labels": [str(p) for p in (args.labels or [DEFAULT_CORPUS.name])],
+        "corpus_sha256": corpus_hash,
+        "split_test_sha256": split.sha256 if split else None,
+        "skipped": skipped,
+    }
+    model, report = fit(definition, tuning, provenance)
+    output = args.output or args.weights or definition.weights_path()
+    model.save(output)
+    for line in _skipped_note(skipped):
+        print(line)
+    print(f"trained on {len(tuning)} items (held out: {len(items) - len(tuning)}); "
+          f"C={report['c']} threshold={model.threshold:.2f} -> {output}")  # fmt: skip
+    print("\n".join(format_table("cross-validated (tuning side)", cv_table(report))))
+    return 0
 
 
 def run_eval_topic(args: argparse.Namespace) -> int:
-    tagger = load_tagger(args.topic, args.threshold)
-    items = load_labelled(args.labels, args.texts)
-    result = evaluate(items, tagger)
-    print(format_report(result, tagger.definition.name, tagger.threshold))
+    from marsad.topic.train import cv_table
+
+    tagger = _tagger(args)
+    items, corpus_hash, skipped = _labelled(args)
+    split = _split(args)
+    trained = tagger.model.trained
+    lines = [f"topic {tagger.definition.name}  threshold {tagger.threshold:.2f}  "
+             f"(weights of {trained.get('date', '?')}, C={trained.get('c', '?')})"]  # fmt: skip
+    lines += _skipped_note(skipped)
+    if split is None:
+        result = evaluate(items, tagger)
+        lines += format_table(f"all {len(items)} labelled items", _figures(result))
+    else:
+        test = split.parts(items)[1]
+        if trained.get("cv"):
+            note = ""
+            if trained.get("corpus_sha256") != corpus_hash:
+                note = "  [weights fitted on another version of the corpus]"
+            lines += format_table(
+                f"cross-validated on the tuning side ({trained.get('items')} items, "
+                f"{trained['cv']['folds']} folds){note}",
+                cv_table(trained),
+            )
+        result = evaluate(test, tagger)
+        lines += format_table(
+            f"held out: test side ({len(test)} items, split {split.sha256[:12]})",
+            _figures(result),
+        )
+    print("\n".join(lines + format_errors(result)))
     return 0

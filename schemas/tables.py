@@ -16,7 +16,14 @@ import pyarrow as pa
 SCHEMA_VERSION = "1"
 
 _TS = pa.timestamp("us", tz="UTC")
-_TERM = pa.struct([("term", pa.string()), ("concept", pa.string()), ("count", pa.int32())])
+_TERM = pa.struct(
+    [
+        ("term", pa.string()),
+        ("concept", pa.string()),
+        ("count", pa.int32()),
+        ("weight", pa.float32()),
+    ]
+)
 _ENTITY = pa.struct([("type", pa.string()), ("name", pa.string()), ("mentions", pa.int32())])
 
 ARTICLE_FIELDS: list[tuple[str, pa.DataType, str]] = [
@@ -68,7 +75,12 @@ ARTICLE_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("topic_score", pa.float64(), "Relevance to the Iraq troop-withdrawal story in [0, 1]."),
     ("is_relevant", pa.bool_(), "topic_score at or above the topic's threshold."),
     ("subtopics", pa.list_(pa.string()), "Subtopics of the story the article touches."),
-    ("matched_terms", pa.list_(_TERM), "Topic terms found, with their concept and count."),
+    (
+        "matched_terms",
+        pa.list_(_TERM),
+        "Topic terms found: concept, count, and weight (the log-odds the term added; "
+        "largest first).",
+    ),
     ("entities", pa.list_(_ENTITY), "Named entities from the topic gazetteer."),
     ("run_id", pa.string(), "Run that wrote the row."),
 ]

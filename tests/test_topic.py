@@ -154,7 +154,12 @@ def test_matched_terms_and_entities_explain_the_decision(tagger):
     assert terms["خروج القوات الأمريكية"] == ("us_forces+withdrawal", 1)
     assert terms["انسحاب القوات الأجنبية"] == ("us_forces+withdrawal", 1)
     assert terms["العراق"] == ("iraq", 1)
-    assert {"concept", "count", "term"} == set(tags.matched_terms[0])
+    assert {"concept", "count", "term", "weight"} == set(tags.matched_terms[0])
+    # Rows are ordered by what they added to the log-odds: the first one explains most.
+    weights = [abs(t["weight"]) for t in tags.matched_terms]
+    assert weights == sorted(weights, reverse=True) and weights[0] > 0
+    top = {t["concept"] for t in tags.matched_terms[:4]}
+    assert top & {"us_forces+withdrawal", "us_forces", "withdrawal"}
     entities = {e["name"]: (e["type"], e["mentions"]) for e in tags.entities}
     assert entities["Kataib Hezbollah"] == ("faction", 2)
     assert entities["Ain al-Asad Air Base"][0] == "base"
@@ -169,28 +174,57 @@ def test_language_comes_from_the_text(tagger):
 
 def test_threshold_override_changes_only_the_flag():
     text = "Iraqi officials said US troops will withdraw from Iraq next year."
-    strict, loose = load_tagger(threshold=0.99), load_tagger(threshold=0.1)
+    strict, loose = load_tagger(threshold=0.9999), load_tagger(threshold=0.1)
     assert strict.tag("", text).score == loose.tag("", text).score
     assert loose.tag("", text).is_relevant and not strict.tag("", text).is_relevant
 
 
 # -- topic files --------------------------------------------------------------------
+WATER_TOPIC = {
+    "name": "iraq_water",
+    "scoring": {"place": "iraq", "evidence": ["water", "shortage"]},
+    "concepts": {
+        "iraq": {"ar": ["العراق"], "en": ["iraq", "basra"]},
+        "water": {"ar": ["المياه", "دجلة"], "en": ["water", "tigris", "euphrates"]},
+        "shortage": {"ar": ["شح", "جفاف"], "en": ["shortage*", "drought"]},
+    },
+    "negative_contexts": {"syria": {"mode": "place", "en": ["syria"]}},
+    "subtopics": {"farming": {"en": ["farmers"]}},
+    "entities": [{"type": "river", "name": "Tigris", "ar": ["دجلة"], "en": ["tigris"]}],
+}
+
+
+def _water_examples() -> list[dict]:
+    """Small written training set for the water topic (a unit fixture, not a corpus)."""
+    places = ["Basra", "Iraq", "southern Iraq", "Iraq's Maysan province"]
+    rivers = ["the Tigris", "the Euphrates", "the rivers", "the water supply"]
+    items = []
+    for n, (place, river) in enumerate((p, r) for p in places for r in rivers):
+        items.append({"id": f"p{n}", "label": 1, "language": "en",
+                      "title": [f"Drought hits {place}", f"Water shortages hit {place}"][n % 2],
+                      "text": f"Water shortages in {place} worsened as {river} fell to a record low. "
+                              f"Farmers in {place} said the drought destroyed crops."})  # fmt: skip
+        items.append({"id": f"s{n}", "label": 0, "language": "en",
+                      "title": f"Drought in Syria near {river}",
+                      "text": f"Water shortages in Syria worsened as {river} fell. "
+                              "Officials in Damascus blamed the drought."})  # fmt: skip
+        items.append({"id": f"o{n}", "label": 0, "language": "en",
+                      "title": f"Elections in {place}",
+                      "text": f"Voters in {place} chose a new council. The budget was approved."})  # fmt: skip
+    return items
+
+
 def test_a_second_topic_needs_no_code(tmp_path):
-    topic = {
-        "name": "iraq_water",
-        "threshold": 0.5,
-        "scoring": {"place": "iraq", "evidence": ["water", "shortage"], "half_evidence": 1.0},
-        "concepts": {
-            "iraq": {"ar": ["العراق"], "en": ["iraq", "basra"]},
-            "water": {"ar": ["المياه", "دجلة"], "en": ["water", "tigris", "euphrates"]},
-            "shortage": {"ar": ["شح", "جفاف"], "en": ["shortage*", "drought"]},
-        },
-        "negative_contexts": {"syria": {"mode": "place", "en": ["syria"]}},
-        "subtopics": {"farming": {"en": ["farmers"]}},
-        "entities": [{"type": "river", "name": "Tigris", "ar": ["دجلة"], "en": ["tigris"]}],
-    }
+    from marsad.topic.definition import TopicDefinition
+    from marsad.topic.train import fit
+
     path = tmp_path / "water.yaml"
-    path.write_text(yaml.safe_dump(topic, allow_unicode=True), encoding="utf-8")
+    path.write_text(yaml.safe_dump(WATER_TOPIC, allow_unicode=True), encoding="utf-8")
+    definition = TopicDefinition.load(path)
+    model, report = fit(definition, _water_examples())
+    model.save(definition.weights_path())
+    assert definition.weights_path() == tmp_path / "water.weights.json"
+    assert report["cv"]["figures"]["en"]["recall"] >= 0.9
     tagger = load_tagger(str(path))
     tags = tagger.tag("Water shortages hit Basra", "Farmers in Iraq face drought on the Tigris.")
     assert tags.is_relevant
@@ -198,6 +232,15 @@ def test_a_second_topic_needs_no_code(tmp_path):
     assert tags.entities == [{"type": "river", "name": "Tigris", "mentions": 1}]
     assert not tagger.tag("Drought in Syria", "Water shortages in Syria.").is_relevant
     assert not tagger.tag("US troops leave Iraq", "The withdrawal is complete.").is_relevant
+
+
+def test_a_topic_without_weights_says_how_to_make_them(tmp_path):
+    from marsad.topic.schema import TopicFileError
+
+    path = tmp_path / "water.yaml"
+    path.write_text(yaml.safe_dump(WATER_TOPIC, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(TopicFileError, match="marsad train topic"):
+        load_tagger(str(path))
 
 
 def test_sample_site_articles(tagger):
@@ -267,7 +310,14 @@ def _tag(tmp_path: Path, suffix: str) -> Path:
 def test_tag_command_parquet_round_trip(tmp_path):
     table = pq.read_table(_tag(tmp_path, "parquet"))
     assert table.schema.field("matched_terms").type == pa.list_(
-        pa.struct([("term", pa.string()), ("concept", pa.string()), ("count", pa.int32())])
+        pa.struct(
+            [
+                ("term", pa.string()),
+                ("concept", pa.string()),
+                ("count", pa.int32()),
+                ("weight", pa.float32()),
+            ]
+        )
     )
     assert table.schema.field("topic_score").type == pa.float64()
     rows = table.to_pylist()
@@ -293,7 +343,10 @@ def test_eval_command_prints_figures_and_errors(tmp_path, capsys):
     }
     rows = [{**a, "label": int(a["id"] != "a2")} for a in ARTICLES] + [wrong]
     labels.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
-    args = argparse.Namespace(labels=[str(labels)], texts=[], topic=None, threshold=None)
+    args = argparse.Namespace(
+        labels=[str(labels)], texts=[], topic=None, threshold=None, weights=None,
+        split=None, no_split=False, ant=None,
+    )  # fmt: skip
     assert run_eval_topic(args) == 0
     out = capsys.readouterr().out
     assert "precision" in out and "recall" in out
@@ -309,7 +362,7 @@ def test_eval_reads_missing_texts_from_a_table(tmp_path):
     assert item["text"] == "body" and item["title"] == "t"
 
 
-def test_a_brief_needs_less_evidence_than_a_feature(tagger):
+def test_unrelated_filler_dilutes_the_evidence(tagger):
     lead = (
         "Iraqi Prime Minister Mohammed Shia al-Sudani said the mission of the international "
         "coalition in Iraq would end according to an agreed timetable."
@@ -321,5 +374,4 @@ def test_a_brief_needs_less_evidence_than_a_feature(tagger):
     brief = tagger.tag("Prime minister speaks on security", lead)
     feature = tagger.tag("Prime minister speaks on security", lead + " " + filler)
     assert brief.is_relevant, brief.score
-    assert not feature.is_relevant, feature.score
     assert feature.score < brief.score

@@ -34,20 +34,11 @@ class TopicFileError(InputError):
 # {"dict": spec} for free keys, {"list": spec} for sequences.
 _TERMS = {"list": "str"}
 _LANGS = {"ar": (_TERMS, False), "en": (_TERMS, False)}
-# The hand-set weights of the rule-based scorer (docs/topic.md, "Scoring rule").
-_HAND_SET_SCORING = (
-    "half_evidence",
-    "title_weight",
-    "lead_weight",
-    "paragraph_weight",
-    "damper_factor",
-    "brief_sentences",
-)
 _CONCEPT = {
     "map": {
         **_LANGS,
         "derived_from": ({"list": "str"}, False),
-        "weak": ({"map": {**_LANGS, "weight": ("float", False)}}, False),
+        "weak": ({"map": _LANGS}, False),
     }
 }
 _SPEC = {
@@ -55,15 +46,12 @@ _SPEC = {
         "name": ("str", True),
         "description": ("str", False),
         "model": ("str", False),
-        "threshold": ("float", False),
         "scoring": (
             {
                 "map": {
                     "place": ("str", True),
                     "evidence": ({"list": "str"}, True),
                     "lead_sentences": ("int", False),
-                    **{key: ("float", False) for key in _HAND_SET_SCORING},
-                    "title_evidence": ({"list": "str"}, False),
                 }
             },
             True,
@@ -75,7 +63,6 @@ _SPEC = {
                 "list": {
                     "map": {
                         "concepts": ({"list": "str"}, True),
-                        "weight": ("float", False),
                         **_LANGS,
                     }
                 }

@@ -1,0 +1,97 @@
+"""The weights file: a logistic model over the topic's evidence features.
+
+``<topic>.weights.json`` sits beside the topic YAML and is written by
+``marsad train topic`` (``marsad/topic/train.py``). Scoring needs only this file and
+plain Python: ``score = 1 / (1 + exp(-(intercept + Σ weight[f] · value[f])))``, relevant
+when ``score >= threshold``. The weights are stored in the features' own units (the
+standardisation used while fitting is folded in), so an absent feature contributes
+exactly nothing and a present one contributes ``weight · value`` — the contribution that
+``matched_terms`` shares among the terms that produced the feature.
+
+The file records how it was made: the threshold chosen by cross-validation, the
+regularisation, the hash of the labelled corpus and of the test split it excluded, the
+cross-validated figures, the date and the library versions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from marsad.topic.schema import TopicFileError
+
+FORMAT = "marsad-topic-weights/1"
+
+
+@dataclass
+class TopicModel:
+    features: dict[str, float]  # feature name → weight (in the feature's own units)
+    intercept: float
+    threshold: float
+    topic: str = ""
+    trained: dict = field(default_factory=dict)  # provenance: date, corpus hash, CV figures
+
+    def logit(self, values: dict[str, float]) -> float:
+        weights = self.features
+        total = self.intercept
+        for name, value in values.items():
+            weight = weights.get(name)
+            if weight:
+                total += weight * value
+        return total
+
+    @staticmethod
+    def probability(logit: float) -> float:
+        if logit >= 0:
+            return 1.0 / (1.0 + math.exp(-logit))
+        exp = math.exp(logit)
+        return exp / (1.0 + exp)
+
+    def contributions(self, values: dict[str, float]) -> dict[str, float]:
+        weights = self.features
+        return {n: weights[n] * v for n, v in values.items() if weights.get(n) and v}
+
+    def to_json(self) -> dict:
+        return {
+            "format": FORMAT,
+            "topic": self.topic,
+            "threshold": self.threshold,
+            "intercept": self.intercept,
+            "weights": dict(sorted(self.features.items(), key=lambda kv: -abs(kv[1]))),
+            "trained": self.trained,
+        }
+
+    def save(self, path: str | Path) -> None:
+        text = json.dumps(self.to_json(), ensure_ascii=False, indent=1)
+        Path(path).write_text(text + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_json(cls, data: dict, origin: str = "weights") -> TopicModel:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise TopicFileError(f"{origin}: not a topic weights file (format {FORMAT!r})")
+        try:
+            weights = {str(k): float(v) for k, v in data["weights"].items()}
+            threshold = float(data["threshold"])
+            intercept = float(data["intercept"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise TopicFileError(f"{origin}: malformed weights file ({exc})") from None
+        if not 0.0 < threshold < 1.0:
+            raise TopicFileError(f"{origin}: threshold must be between 0 and 1")
+        return cls(
+            weights, intercept, threshold, str(data.get("topic", "")), data.get("trained") or {}
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> TopicModel:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise TopicFileError(
+                f"no weights file {path}: fit one with `marsad train topic --topic <yaml> "
+                "--labels <labelled.jsonl>` (docs/topic.md)"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise TopicFileError(f"{path}: unreadable weights file ({exc})") from None
+        return cls.from_json(data, origin=str(path))

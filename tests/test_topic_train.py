@@ -1,0 +1,159 @@
+"""Training and judging the topic scorer: corpus, split, intervals, weights file, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+import pytest
+import yaml
+
+from marsad.topic.corpus import (
+    DEFAULT_CORPUS,
+    DEFAULT_SPLIT,
+    assign_new,
+    ids_hash,
+    load_corpus,
+    load_split,
+    make_split,
+    save_split,
+    stratum,
+)
+from marsad.topic.definition import DEFAULT_TOPIC, TopicDefinition
+from marsad.topic.metrics import figures, wilson
+from marsad.topic.model import TopicModel
+from marsad.topic.schema import TopicFileError
+from pipeline.topic_cmd import run_eval_topic, run_train_topic
+from tests.test_topic import WATER_TOPIC, _water_examples
+
+
+def test_wilson_interval_matches_known_values():
+    low, high = wilson(0, 10)
+    assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)
+    low, high = wilson(10, 10)
+    assert low == pytest.approx(0.7225, abs=1e-4) and high == pytest.approx(1.0)
+    low, high = wilson(95, 100)
+    assert low == pytest.approx(0.8882, abs=1e-4) and high == pytest.approx(0.9785, abs=1e-4)
+
+
+def test_figures_per_language():
+    table = figures(
+        [1, 1, 0, 0, 1], [True, False, True, False, True], ["ar", "ar", "ar", "en", "en"]
+    )
+    assert (table["ar"].tp, table["ar"].fn, table["ar"].fp) == (1, 1, 1)
+    assert table["en"].precision == 1.0 and table["all"].recall == pytest.approx(2 / 3)
+
+
+def _items(count: int) -> list[dict]:
+    rng = random.Random(3)
+    return [
+        {"id": f"i{n}", "language": rng.choice("ae").replace("a", "ar").replace("e", "en"),
+         "year": rng.choice([2009, 2014, 2019, 2024]), "label": rng.random() < 0.4,
+         "period": "x" if n % 2 else None}
+        for n in range(count)
+    ]  # fmt: skip
+
+
+def test_split_is_a_stratified_deterministic_third():
+    items = _items(600)
+    for item in items:
+        item["label"] = int(item["label"])
+    test = make_split(items)
+    assert test == make_split(list(reversed(items)))  # order of the corpus does not matter
+    assert 190 <= len(test) <= 210
+    strata: dict = {}
+    for item in items:
+        strata.setdefault(stratum(item), []).append(item["id"] in set(test))
+    for key, flags in strata.items():
+        assert abs(sum(flags) - len(flags) / 3) <= 1, key
+    later = [f"new{n}" for n in range(3000)]
+    assert 0.3 < sum(map(assign_new, later)) / 3000 < 0.37
+
+
+def test_split_file_round_trip_and_tamper_check(tmp_path: Path):
+    path = tmp_path / "split.json"
+    save_split(path, ["b", "a"], ["c"], [{"date": "2026-11-30"}], "note")
+    split = load_split(path)
+    assert split.test == {"a", "b"} and split.sha256 == ids_hash(["a", "b"])
+    assert split.is_test("a") and not split.is_test("c")
+    data = json.loads(path.read_text())
+    data["test"].append("c")
+    path.write_text(json.dumps(data))
+    with pytest.raises(Exception, match="hash"):
+        load_split(path)
+
+
+def test_project_corpus_is_real_and_keeps_ant_as_ids_only():
+    rows = [json.loads(line) for line in DEFAULT_CORPUS.read_text(encoding="utf-8").splitlines()]
+    assert len({row["id"] for row in rows}) == len(rows)
+    for row in rows:
+        assert row["label"] in (0, 1) and row["language"] in ("ar", "en"), row["id"]
+        if "ant_row" in row:
+            assert "text" not in row and "title" not in row  # the ANT text is never copied
+        else:
+            assert row["url"].startswith("http") and len(row["text"]) >= 200, row["id"]
+            assert row.get("provenance"), row["id"]
+    assert not any(row["id"].startswith(("en-", "ar-")) for row in rows)  # no written cases
+    split = load_split(DEFAULT_SPLIT)
+    assert split.test <= {row["id"] for row in rows}
+
+
+def test_bundled_weights_were_fitted_without_the_test_side():
+    definition = TopicDefinition.load(DEFAULT_TOPIC)
+    model = TopicModel.load(definition.weights_path())
+    assert 0 < model.threshold < 1
+    trained = model.trained
+    assert trained["cv"]["figures"]["all"]["n"] == trained["items"]
+    if trained.get("split_test_sha256"):
+        assert trained["split_test_sha256"] == load_split(DEFAULT_SPLIT).sha256
+
+
+def test_ant_items_are_skipped_cleanly_without_the_ant_corpus(tmp_path: Path, monkeypatch):
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(
+        json.dumps({"id": "SK-middleEast-1-20180101", "ant_row": 5, "label": 0, "language": "ar"})
+        + "\n"
+        + json.dumps({"id": "w1", "label": 1, "language": "en", "text": "x" * 300})
+        + "\n"
+    )
+    monkeypatch.setenv("MARSAD_ANT", str(tmp_path / "absent.parquet"))
+    corpus = load_corpus(labels)
+    assert [item["id"] for item in corpus.items] == ["w1"]
+    assert corpus.skipped == {"ANT corpus absent": 1}
+
+
+def test_malformed_weights_files_are_topic_errors(tmp_path: Path):
+    bad = tmp_path / "w.json"
+    bad.write_text(json.dumps({"format": "marsad-topic-weights/1", "threshold": 2}))
+    with pytest.raises(TopicFileError):
+        TopicModel.load(bad)
+    bad.write_text("{")
+    with pytest.raises(TopicFileError, match="unreadable"):
+        TopicModel.load(bad)
+
+
+def test_train_and_eval_commands(tmp_path: Path, capsys):
+    topic = tmp_path / "water.yaml"
+    topic.write_text(yaml.safe_dump(WATER_TOPIC, allow_unicode=True), encoding="utf-8")
+    items = _water_examples()
+    for item in items:
+        item["year"] = 2024
+        item["text"] = item["text"]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("\n".join(json.dumps(i) for i in items) + "\n")
+    test = make_split(items)
+    split = tmp_path / "split.json"
+    save_split(split, test, [i["id"] for i in items if i["id"] not in test], [], "t")
+    common = {"labels": [str(labels)], "split": str(split), "no_split": False, "ant": None,
+              "topic": str(topic), "weights": None, "texts": []}  # fmt: skip
+    assert run_train_topic(argparse.Namespace(output=None, **common)) == 0
+    weights = json.loads((tmp_path / "water.weights.json").read_text())
+    assert weights["trained"]["items"] == len(items) - len(test)
+    assert weights["trained"]["split_test_sha256"] == ids_hash(test)
+    assert run_eval_topic(argparse.Namespace(threshold=None, **common)) == 0
+    out = capsys.readouterr().out
+    assert "cross-validated on the tuning side" in out
+    assert f"held out: test side ({len(test)} items" in out
+    assert "precision [95% CI]" in out
