@@ -19,13 +19,18 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class SourceFeed:
-    """One feed URL of one outlet, as declared in the sources file."""
+    """One URL of one outlet to poll, as declared in the sources file (or discovered).
+
+    ``kind``: ``feed`` (RSS/Atom/JSON Feed), ``sitemap`` (a sitemap, news sitemap or
+    sitemap index) or ``site`` (a homepage whose feeds and sitemaps are discovered).
+    """
 
     source: str
     feed_url: str
     language: str = ""
     country: str = ""
     tags: tuple[str, ...] = ()
+    kind: str = "feed"
 
 
 @dataclass
@@ -78,7 +83,7 @@ class Article:
     title: str = ""
     summary: str = ""
     text: str = ""
-    language: str = ""
+    language: str | None = None
     declared_language: str = ""
     authors: list[str] = field(default_factory=list)
     sitename: str = ""
@@ -88,6 +93,7 @@ class Article:
     fetched_at: datetime | None = None
     http_status: int | None = None
     encoding: str = ""
+    encoding_source: str = ""
     extraction_method: str = ""
     text_chars: int = 0
     content_hash: str = ""

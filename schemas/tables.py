@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _TS = pa.timestamp("us", tz="UTC")
 _TERM = pa.struct(
@@ -42,7 +42,13 @@ ARTICLE_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("title", pa.string(), "Headline: page metadata, else the feed's title."),
     ("summary", pa.string(), "Teaser from the feed, HTML stripped."),
     ("text", pa.string(), "Article body as extracted (not normalised)."),
-    ("language", pa.string(), "Language detected from the text (ISO 639-1)."),
+    (
+        "language",
+        pa.string(),
+        "Language detected from the text: ISO 639-1 where one exists (ar, fa, ur, tr, en), "
+        "else ISO 639-3 (ckb Central Kurdish/Sorani, kmr Northern Kurdish/Kurmanji); "
+        "NULL when the detector is unsure.",
+    ),
     ("declared_language", pa.string(), "Language the page or sources file declares."),
     ("authors", pa.list_(pa.string()), "Authors from the page, else from the feed."),
     ("sitename", pa.string(), "Site name from page metadata."),
@@ -51,7 +57,13 @@ ARTICLE_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("updated_at", _TS, "Last update time given by the feed (UTC)."),
     ("fetched_at", _TS, "When marsad fetched the page (UTC)."),
     ("http_status", pa.int32(), "HTTP status of the final article response."),
-    ("encoding", pa.string(), "Character encoding used to decode the page."),
+    ("encoding", pa.string(), "Character encoding used to decode the page (Python codec name)."),
+    (
+        "encoding_source",
+        pa.string(),
+        "Where the encoding came from: bom, http (Content-Type), xml (XML declaration), "
+        "meta (<meta charset>), detected (bytes analysed: no declaration decoded cleanly).",
+    ),
     (
         "extraction_method",
         pa.string(),

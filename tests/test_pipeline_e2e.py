@@ -214,4 +214,4 @@ def test_outputs_are_complete_and_tidy(runs):
         import pyarrow.parquet as pq
 
         metadata = pq.read_schema(path).metadata
-        assert metadata[b"marsad.schema_version"] == b"1"
+        assert metadata[b"marsad.schema_version"] == b"2"

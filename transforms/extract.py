@@ -18,7 +18,6 @@ def extract_article(article: Article, min_chars: int = DEFAULT_MIN_CHARS) -> Art
         article.feed_content,
         article.summary,
         min_chars=min_chars,
-        declared_fallback=article.declared_language,
     )
     published_at, published_from = article.published_at, article.published_from
     if published_at is None:

@@ -6,9 +6,10 @@ import apache_beam as beam
 
 from marsad.errors import FetchError
 from marsad.fetch.crawl import PolitenessConfig
-from marsad.fetch.encoding import decode_body
+from marsad.fetch.encoding import decode_document
 from marsad.fetch.http import FetchConfig, HttpResponse
 from schemas.records import Article, FeedEntry
+from transforms.common import counter
 from transforms.polite import FetchPolitely, PoliteFetchFn
 
 ARTICLE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
@@ -59,13 +60,15 @@ class FetchArticleFn(PoliteFetchFn):
 
     def on_response(self, entry: FeedEntry, response: HttpResponse, side):
         check_article_type(response)
-        html, encoding = decode_body(response.body, response.content_type)
+        decoded = decode_document(response.body, response.content_type)
+        counter(self.stage, f"encoding.{decoded.source}")
         article = article_from_entry(entry, self.run_id)
         article.final_url = response.final_url
         article.http_status = response.status
         article.fetched_at = response.fetched_at
-        article.encoding = encoding
-        article.html = html
+        article.encoding = decoded.encoding
+        article.encoding_source = decoded.source
+        article.html = decoded.text
         yield article
 
 

@@ -1,7 +1,7 @@
 """Turn feed bytes into ``FeedEntry`` records with feedparser.
 
-The response headers go to feedparser so a charset declared only in HTTP
-(common for windows-1256 Arabic feeds) is honoured, and the final URL goes in as
+The bytes are decoded by ``marsad.fetch.encoding`` (declared charsets checked, windows-1256
+and ISO-8859-6 detected) and handed to feedparser as UTF-8, and the final URL goes in as
 Content-Location so relative links resolve against the feed.
 """
 
@@ -17,6 +17,7 @@ from urllib.parse import urljoin
 import feedparser
 
 from marsad.errors import EntryError, FeedError
+from marsad.fetch.encoding import recode_as_utf8
 from marsad.text.htmltext import html_to_text
 from schemas.records import FeedEntry, FeedFetch
 
@@ -146,8 +147,13 @@ def parse_feed(fetch: FeedFetch) -> ParsedFeed:
         return parse_json_feed(fetch)
     headers = dict(fetch.headers)
     headers["content-location"] = fetch.final_url
+    # feedparser trusts the first declared charset and falls back to windows-1252: a
+    # windows-1256 feed labelled UTF-8 would come out as mojibake. It gets UTF-8 we decoded.
+    body, _decoded = recode_as_utf8(fetch.body, headers.get("content-type"))
+    media_type = headers.get("content-type", "").split(";")[0].strip() or "application/xml"
+    headers["content-type"] = f"{media_type}; charset=utf-8"
     parsed = feedparser.parse(
-        fetch.body, response_headers=headers, sanitize_html=True, resolve_relative_uris=True
+        body, response_headers=headers, sanitize_html=True, resolve_relative_uris=True
     )
     bozo = parsed.get("bozo_exception")
     version = parsed.get("version") or ""

@@ -106,6 +106,8 @@ class PoliteFetcher:
                     f"not fetching {url}: {rules.reason}; will retry in a later run",
                     reason="robots_unavailable",
                 )
+            if rules.status == "refused":
+                raise FetchError(f"not fetching {url}: {rules.reason}", reason=rules.failure_reason)
             raise FetchError(
                 f"robots.txt of {host_of(url)} disallows {url} for our user agent",
                 reason="robots_disallowed",

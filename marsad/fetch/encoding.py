@@ -1,80 +1,184 @@
-"""Decide how to decode a fetched body: HTTP charset, then BOM / XML declaration /
-meta charset, then statistical detection for undeclared bytes.
+"""Decode fetched bytes without ever silently corrupting them.
 
-Arabic outlets still serve windows-1256 and ISO-8859-6, often declared only in the
-HTTP header or not at all; guessing UTF-8 and replacing errors would silently turn
-their text into mojibake, so detection is constrained to the candidates that matter.
+Order (the HTML standard's, plus a check at every step):
+
+1. a byte-order mark decides (``bom``);
+2. each declared charset in turn — the HTTP ``Content-Type`` (``http``), the XML
+   declaration (``xml``), ``<meta charset>`` / ``http-equiv`` (``meta``) — is accepted only
+   if the bytes decode under it *plausibly* (``plausible_decoding``): almost no U+FFFD
+   (``MAX_REPLACEMENT_SHARE``), no UTF-8 byte sequences read as single bytes, no Latin-1
+   letters glued to Arabic ones or standing in for a whole alphabet (the marks of
+   windows-1256 / ISO-8859-6 / windows-1252 read as one another);
+3. otherwise the bytes decide (``detected``): valid UTF-8 is UTF-8; Arabic code pages are
+   tried next (ISO-8859-6 first — stricter — then windows-1256) and kept when the result
+   is plausible Arabic; anything else goes to ``charset-normalizer``.
+
+Labels resolve as browsers resolve them (``w3lib.encoding.resolve_encoding``: the WHATWG
+table, so ``iso-8859-1`` means windows-1252 and ``arabic`` ISO-8859-6). The chosen codec
+and its source are recorded in the article row (``encoding``, ``encoding_source``).
 """
 
 from __future__ import annotations
 
 import codecs
 import re
-from email.message import Message
+from dataclasses import dataclass
 
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
+from w3lib.encoding import http_content_type_encoding, read_bom, resolve_encoding
+
+# "Nearly clean": a stray bad byte in a long page (a truncated footer, one pasted
+# character) must not throw the declared charset away; a wrong charset produces far more.
+MAX_REPLACEMENT_SHARE = 0.001
+_HEAD_BYTES = 4096
+_DETECT_BYTES = 200_000
+
+_XML_DECL_RE = re.compile(rb"""^\s*<\?xml[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
+_META_RE = re.compile(
+    rb"""<meta[^>]{0,300}?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE
 )
-_XML_DECL_RE = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
-_META_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+_ARABIC_LETTER = re.compile("[\u0621-\u064a\u0671-\u06d3]")
+_LATIN1_LETTER = re.compile("[\u00c0-\u00ff]")
+_LETTER = re.compile(r"[^\W\d_]")
+_GLUED = re.compile("[\u0600-\u06ff][\u00c0-\u00ff]|[\u00c0-\u00ff][\u0600-\u06ff]")
+_SINGLE_BYTE_FAMILIES = ("cp125", "iso8859", "latin", "koi8", "mac", "cp8", "cp4", "tis")
+
+
+@dataclass(frozen=True)
+class Decoded:
+    text: str
+    encoding: str  # Python codec name, e.g. "utf-8", "cp1256", "iso8859-6"
+    source: str  # bom | http | xml | meta | detected
+    rejected: tuple[str, ...] = ()  # declarations refused, as "source:codec"
+
+
+def codec_name(label: str | None) -> str | None:
+    """The codec a label means (WHATWG rules), or None when unknown."""
+    if not label:
+        return None
+    label = label.strip().strip("\"'")
+    found = resolve_encoding(label)
+    if found is None:
+        try:
+            found = codecs.lookup(label).name
+        except LookupError:
+            return None
+    return codecs.lookup(found).name
 
 
 def charset_from_content_type(content_type: str | None) -> str | None:
-    if not content_type:
-        return None
-    message = Message()
-    message["content-type"] = content_type
-    charset = message.get_param("charset")
-    return _known(str(charset)) if charset else None
+    return codec_name(http_content_type_encoding(content_type or ""))
 
 
-def _known(name: str) -> str | None:
+def declared_charsets(body: bytes, content_type: str | None) -> list[tuple[str, str]]:
+    """(source, codec) of every charset the response declares, in order of authority."""
+    found: list[tuple[str, str]] = []
+    http = charset_from_content_type(content_type)
+    if http:
+        found.append(("http", http))
+    head = body[:_HEAD_BYTES]
+    xml = _XML_DECL_RE.search(head)
+    if xml and (codec := codec_name(xml.group(1).decode("ascii", "ignore"))):
+        found.append(("xml", codec))
+    meta = _META_RE.search(head)
+    if meta and (codec := codec_name(meta.group(1).decode("ascii", "ignore"))):
+        found.append(("meta", codec))
+    return found
+
+
+def _is_single_byte(codec: str) -> bool:
+    return codec.replace("_", "").replace("-", "").startswith(_SINGLE_BYTE_FAMILIES)
+
+
+def _has_multibyte_utf8(body: bytes) -> bool:
     try:
-        return codecs.lookup(name.strip().strip("\"'")).name
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # A body cut mid-character at the size cap is still UTF-8.
+        if error.start < len(body) - 3 or error.reason != "unexpected end of data":
+            return False
+    return any(byte >= 0x80 for byte in body)
+
+
+def looks_garbled(text: str) -> bool:
+    """Mojibake of the kinds Arabic pages suffer: Latin-1 letters inside Arabic words
+    (ISO-8859-6 read as windows-1256), or a whole alphabet of them (windows-1256 read as
+    windows-1252). No real language writes either."""
+    letters = len(_LETTER.findall(text))
+    if letters < 20:
+        return False
+    latin1 = len(_LATIN1_LETTER.findall(text))
+    if latin1 > 0.25 * letters:
+        return True
+    arabic = len(_ARABIC_LETTER.findall(text))
+    glued = len(_GLUED.findall(text))
+    return glued >= 3 and glued > 0.01 * max(arabic, 1)
+
+
+def plausible_decoding(body: bytes, codec: str) -> str | None:
+    """The text if ``body`` reads plausibly as ``codec``, else None."""
+    try:
+        text = body.decode(codec, errors="replace")
     except LookupError:
         return None
+    if text.count("\ufffd") > MAX_REPLACEMENT_SHARE * max(len(text), 1):
+        return None
+    if _is_single_byte(codec) and _has_multibyte_utf8(body):
+        return None  # UTF-8 bytes under a single-byte label
+    if looks_garbled(text):
+        return None
+    return text
 
 
-def declared_in_body(body: bytes) -> str | None:
-    """Encoding declared by a BOM, an XML declaration or an HTML meta tag."""
-    for bom, name in _BOMS:
-        if body.startswith(bom):
-            return name
-    head = body[:4096]
-    for pattern in (_XML_DECL_RE, _META_RE):
-        match = pattern.search(head)
-        if match:
-            found = _known(match.group(1).decode("ascii", "ignore"))
-            if found:
-                return found
-    return None
+def _arabic_share(text: str) -> float:
+    letters = len(_LETTER.findall(text))
+    return len(_ARABIC_LETTER.findall(text)) / letters if letters else 0.0
 
 
 def detect(body: bytes) -> str:
-    """Best guess for undeclared bytes: UTF-8 if valid, else a statistical guess."""
-    try:
-        body.decode("utf-8")
+    """Codec for bytes no declaration explains."""
+    sample = body[:_DETECT_BYTES]
+    if _has_multibyte_utf8(sample) or all(byte < 0x80 for byte in sample):
         return "utf-8"
-    except UnicodeDecodeError:
-        pass
+    for codec in ("iso8859-6", "cp1256"):
+        text = plausible_decoding(sample, codec)
+        if text is not None and _arabic_share(text) >= 0.3:
+            return codec
     from charset_normalizer import from_bytes
 
-    best = from_bytes(
-        body[:200_000], cp_isolation=["cp1256", "iso8859_6", "cp1252", "latin_1", "utf_16"]
-    ).best()
-    return _known(best.encoding) if best and _known(best.encoding) else "cp1256"
+    best = from_bytes(sample).best()
+    return (best and codec_name(best.encoding)) or "cp1256"
 
 
-def choose_encoding(body: bytes, content_type: str | None) -> str:
-    return charset_from_content_type(content_type) or declared_in_body(body) or detect(body)
+def decode_document(body: bytes, content_type: str | None = None) -> Decoded:
+    """Decode a fetched document; undecodable bytes become U+FFFD, never an exception."""
+    bom_codec, bom = read_bom(body)
+    if bom_codec:
+        codec = codecs.lookup(bom_codec).name
+        return Decoded(body[len(bom) :].decode(codec, errors="replace"), codec, "bom")
+    rejected: list[str] = []
+    for source, codec in declared_charsets(body, content_type):
+        text = plausible_decoding(body, codec)
+        if text is not None:
+            return Decoded(text, codec, source, tuple(rejected))
+        rejected.append(f"{source}:{codec}")
+    codec = detect(body)
+    return Decoded(body.decode(codec, errors="replace"), codec, "detected", tuple(rejected))
 
 
 def decode_body(body: bytes, content_type: str | None) -> tuple[str, str]:
-    """Return ``(text, encoding)``; undecodable bytes become U+FFFD, never an exception."""
-    encoding = choose_encoding(body, content_type)
-    text = body.decode(encoding, errors="replace")
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return text, encoding
+    """``(text, codec)``; see ``decode_document`` for the source of the choice."""
+    decoded = decode_document(body, content_type)
+    return decoded.text, decoded.encoding
+
+
+def recode_as_utf8(body: bytes, content_type: str | None) -> tuple[bytes, Decoded]:
+    """The body re-encoded as UTF-8 with its declarations made true, for parsers (such as
+    feedparser) that would otherwise trust a wrong label. Returns (bytes, decoding)."""
+    decoded = decode_document(body, content_type)
+    text = decoded.text
+    if decoded.source != "bom":
+        text = _XML_DECL_ENCODING.sub(r'\1"utf-8"', text, count=1)
+    return text.encode("utf-8"), decoded
+
+
+_XML_DECL_ENCODING = re.compile(r"""^(\s*<\?xml[^>]{0,200}?encoding\s*=\s*)["'][^"']*["']""")

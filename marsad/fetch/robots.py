@@ -1,82 +1,86 @@
-"""robots.txt per host, fetched once per run and cached.
+"""robots.txt per host (RFC 9309), fetched once per run and cached.
 
-Conventions (RFC 9309, and what the large crawlers do): a 2xx robots.txt is
-obeyed (Disallow/Allow, and Crawl-delay for our User-Agent token); 4xx means no
-rules (allow all); 5xx, timeouts and connection errors mean "unreachable": the
-host is not crawled in this run and its URLs fail with ``robots_unavailable``, so
-the next run retries them instead of hammering a struggling server.
+Parsing and matching are ``protego``'s (Scrapy's parser): groups, the most specific
+user-agent group before ``*``, ``*`` and ``$`` wildcards, longest match with Allow winning
+ties, percent-encoding, decimal ``Crawl-delay``, ``Sitemap:`` lines. marsad adds what the
+RFC leaves to the crawler, where protego has no opinion:
+
+- a 2xx robots.txt is obeyed; only its first ``ROBOTS_PARSE_LIMIT`` bytes are parsed
+  (RFC 9309 §2.5: at least 500 KiB), cut at a line end;
+- redirects are followed (``HttpClient``, up to ``--max_redirects``, 5 by default, as
+  §2.3.1.2 asks) and the rules apply to the host first asked;
+- 4xx means "unavailable": no rules, everything allowed (§2.3.1.3);
+- 5xx, timeouts, connection and DNS errors, or a robots.txt too large to read, mean
+  "unreachable": complete disallow (§2.3.1.4). The host is skipped for this run and its
+  URLs fail with ``robots_unavailable``, which the next run retries;
+- a robots.txt URL refused before any request (the address guard's ``blocked_address``,
+  ``scheme_not_allowed``, ``invalid_url``) fails the host's URLs with that same reason,
+  so the failure row says why, rather than pretending the server was down.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
-from urllib.robotparser import RobotFileParser
+
+from protego import Protego
 
 from marsad.errors import FetchError
 
 ROBOTS_AGENT = "marsad"
+ROBOTS_PARSE_LIMIT = 512 * 1024
+# Failures of the robots.txt request that say nothing about the server: pass them on.
+_REFUSED_BEFORE_ASKING = frozenset({"blocked_address", "scheme_not_allowed", "invalid_url"})
 
 
 @dataclass
 class RobotsRules:
-    status: str  # "rules" | "allow_all" | "unavailable"
-    parser: RobotFileParser | None = None
+    """What a host's robots.txt lets us do. ``status``: ``rules`` (obey ``parser``),
+    ``allow_all`` (no robots.txt, or robots disabled), ``unavailable`` (unreachable:
+    disallow all this run) or ``refused`` (our own guard refused the request)."""
+
+    status: str
+    parser: Protego | None = None
     reason: str = ""
-    delays: dict[str, float] | None = None
+    failure_reason: str = "robots_unavailable"
+    sitemaps: list[str] = field(default_factory=list)
 
     def allows(self, url: str, agent: str = ROBOTS_AGENT) -> bool:
         if self.status == "allow_all":
             return True
-        if self.status == "unavailable" or self.parser is None:
+        if self.status != "rules" or self.parser is None:
             return False
-        return self.parser.can_fetch(agent, url)
+        return self.parser.can_fetch(url, agent)
 
     def crawl_delay(self, agent: str = ROBOTS_AGENT) -> float | None:
-        """Crawl-delay of the group for ``agent``, else of ``*``."""
-        delays = self.delays or {}
-        agent = agent.lower()
-        for name, delay in delays.items():
-            if name != "*" and name in agent:
-                return delay
-        return delays.get("*")
-
-
-def _crawl_delays(text: str) -> dict[str, float]:
-    """Crawl-delay per user-agent group. The stdlib parser accepts only integers; many
-    sites write ``Crawl-delay: 0.5`` or ``2.5``."""
-    delays: dict[str, float] = {}
-    agents: list[str] = []
-    in_rules = False
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if ":" not in line:
-            continue
-        field, value = (part.strip() for part in line.split(":", 1))
-        field = field.lower()
-        if field == "user-agent":
-            if in_rules:
-                agents, in_rules = [], False
-            agents.append(value.lower())
-        elif field == "crawl-delay":
-            in_rules = True
-            try:
-                delay = float(value)
-            except ValueError:
-                continue
-            for agent in agents:
-                delays[agent] = delay
-        else:
-            in_rules = True
-    return delays
+        """Crawl-delay (seconds, decimals allowed) of the group for ``agent``, else of ``*``."""
+        if self.parser is None:
+            return None
+        return self.parser.crawl_delay(agent)
 
 
 def parse_robots(text: str) -> RobotsRules:
-    parser = RobotFileParser()
-    parser.parse(text.splitlines())
-    return RobotsRules(status="rules", parser=parser, delays=_crawl_delays(text))
+    """Rules from robots.txt text (only its first ``ROBOTS_PARSE_LIMIT`` bytes count)."""
+    text = _within_parse_limit(text)
+    parser = Protego.parse(text)
+    return RobotsRules(status="rules", parser=parser, sitemaps=list(parser.sitemaps))
+
+
+def _within_parse_limit(text: str) -> str:
+    data = text.encode("utf-8")
+    if len(data) <= ROBOTS_PARSE_LIMIT:
+        return text
+    head = data[:ROBOTS_PARSE_LIMIT]
+    # A rule cut in half could disallow less (or more) than written: drop the partial line.
+    head = head[: head.rfind(b"\n") + 1] if b"\n" in head else b""
+    return head.decode("utf-8", errors="ignore")
+
+
+def decode_robots(body: bytes) -> str:
+    """robots.txt is UTF-8 (RFC 9309 §2.3); a BOM is dropped, stray bytes replaced."""
+    return body[:ROBOTS_PARSE_LIMIT].decode("utf-8-sig", errors="replace")
 
 
 def robots_url(url: str) -> str:
@@ -116,10 +120,15 @@ class RobotsCache:
             response = self.client.fetch(url, accept="text/plain, */*;q=0.5")
         except FetchError as error:
             status = error.http_status or 0
-            if 400 <= status < 500:
+            if 400 <= status < 500 and status != 429:
                 return RobotsRules(status="allow_all", reason=f"robots.txt answered {status}")
+            if error.reason in _REFUSED_BEFORE_ASKING:
+                return RobotsRules(
+                    status="refused",
+                    reason=f"robots.txt not requested: {error}",
+                    failure_reason=error.reason,
+                )
             return RobotsRules(
                 status="unavailable", reason=f"robots.txt unreachable ({error.reason}): {error}"
             )
-        text = response.body.decode("utf-8", errors="replace")
-        return parse_robots(text)
+        return parse_robots(decode_robots(response.body))

@@ -30,7 +30,7 @@ class Extraction:
     page_date: datetime | None = None
     sitename: str = ""
     declared_language: str = ""
-    language: str = ""
+    language: str | None = None
 
 
 def _page_date(value: str | None) -> datetime | None:
@@ -90,7 +90,6 @@ def choose_text(
     feed_content_html: str,
     feed_summary: str,
     min_chars: int = DEFAULT_MIN_CHARS,
-    declared_fallback: str = "",
 ) -> Extraction:
     """Pick the best text among the page extraction, feed content and feed summary.
 
@@ -111,7 +110,6 @@ def choose_text(
             "no article text: the page yielded nothing and the feed has no content or summary",
             reason="extraction_empty",
         )
-    result.language = detect_language(
-        result.title + "\n" + result.text, fallback=result.declared_language or declared_fallback
-    )
+    # The text decides; what the page or sources file declares stays in declared_language.
+    result.language = detect_language(result.title + "\n" + result.text) or None
     return result

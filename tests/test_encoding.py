@@ -1,0 +1,171 @@
+"""Decoding never silently corrupts: every combination of right, wrong and missing HTTP and
+<meta> charsets for UTF-8, windows-1256 and ISO-8859-6, with and without a BOM, for pages
+and for feeds (through feedparser)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+
+import pytest
+
+from marsad.feeds.parse import parse_feed
+from marsad.fetch.encoding import (
+    codec_name,
+    declared_charsets,
+    decode_document,
+    looks_garbled,
+    plausible_decoding,
+)
+from schemas.records import FeedFetch, SourceFeed
+from tests.faultsite import ARABIC_PARAGRAPHS
+
+ENCODINGS = {"utf-8": "utf-8", "windows-1256": "cp1256", "iso-8859-6": "iso8859-6"}
+TITLE = "محادثات بغداد وواشنطن حول مستقبل التحالف"
+
+
+def page(meta: str | None) -> str:
+    tag = f'<meta http-equiv="Content-Type" content="text/html; charset={meta}">' if meta else ""
+    body = "".join(f"<p>{p}</p>" for p in ARABIC_PARAGRAPHS)
+    return (
+        f'<!DOCTYPE html><html lang="ar" dir="rtl"><head>{tag}<title>{TITLE}</title></head>'
+        f"<body><article><h1>{TITLE}</h1>{body}</article></body></html>"
+    )
+
+
+def labels_for(true_label: str) -> list[tuple[str, str | None]]:
+    """(kind, label): the right label, each wrong one (incl. the common iso-8859-1), none."""
+    wrong = [lab for lab in (*ENCODINGS, "iso-8859-1") if lab != true_label]
+    return [("right", true_label), *[("wrong", lab) for lab in wrong], ("missing", None)]
+
+
+CASES = [
+    (true, http, meta, bom)
+    for true in ENCODINGS
+    for http, meta in itertools.product(labels_for(true), repeat=2)
+    for bom in ((False, True) if true == "utf-8" else (False,))
+]
+
+
+def _id(case) -> str:
+    true, (hk, hl), (mk, ml), bom = case
+    return f"{true}-http_{hk}_{hl}-meta_{mk}_{ml}" + ("-bom" if bom else "")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_every_label_combination_decodes_the_page_exactly(case):
+    true, (http_kind, http_label), (meta_kind, meta_label), bom = case
+    html = page(meta_label)
+    body = (b"\xef\xbb\xbf" if bom else b"") + html.encode(true)
+    content_type = f"text/html; charset={http_label}" if http_label else "text/html"
+    decoded = decode_document(body, content_type)
+    assert decoded.text == html
+    assert decoded.encoding == ENCODINGS[true]
+    expected_source = (
+        "bom"
+        if bom
+        else "http"
+        if http_kind == "right"
+        else "meta"
+        if meta_kind == "right"
+        else "detected"
+    )
+    assert decoded.source == expected_source
+    assert "\ufffd" not in decoded.text
+
+
+def test_utf16_with_bom():
+    html = page(None)
+    decoded = decode_document(html.encode("utf-16"), "text/html; charset=utf-8")
+    assert decoded.text == html and decoded.source == "bom"
+
+
+def test_xml_declaration_is_a_declaration():
+    xml = '<?xml version="1.0" encoding="windows-1256"?><rss><channel><title>عنوان</title>'
+    assert declared_charsets(xml.encode("cp1256"), "application/xml") == [("xml", "cp1256")]
+    decoded = decode_document(xml.encode("cp1256"), "application/rss+xml")
+    assert decoded.source == "xml" and "عنوان" in decoded.text
+
+
+def test_rejected_declarations_are_reported():
+    body = page("utf-8").encode("cp1256")
+    decoded = decode_document(body, "text/html; charset=utf-8")
+    assert decoded.encoding == "cp1256" and decoded.source == "detected"
+    assert decoded.rejected == ("http:utf-8", "meta:utf-8")
+
+
+def test_a_stray_bad_byte_does_not_throw_a_right_label_away():
+    body = page("utf-8").encode("utf-8") * 3
+    cut = body.index(b"<p>") + 3
+    body = body[:cut] + b"\xff" + body[cut:]
+    decoded = decode_document(body, "text/html; charset=utf-8")
+    assert decoded.source == "http" and decoded.text.count("\ufffd") == 1
+
+
+def test_labels_resolve_as_browsers_resolve_them():
+    assert codec_name("ISO-8859-1") == "cp1252"
+    assert codec_name("arabic") == "iso8859-6"
+    assert codec_name("Windows-1256") == "cp1256"
+    assert codec_name('"utf8"') == "utf-8"
+    assert codec_name("no-such-charset") is None
+
+
+def test_garbling_checks():
+    text = page(None)
+    assert not looks_garbled(text)
+    assert looks_garbled(text.encode("cp1256").decode("cp1252"))
+    assert looks_garbled(text.encode("iso8859-6").decode("cp1256"))
+    assert plausible_decoding(text.encode("utf-8"), "cp1256") is None
+    english = "<p>The coalition said talks would resume in Baghdad next week, café owners said.</p>"
+    assert plausible_decoding(english.encode("cp1252"), "cp1252") == english
+
+
+def test_other_scripts_are_detected_by_charset_normalizer():
+    russian = (
+        "Переговоры о выводе иностранных войск возобновятся в Багдаде на следующей неделе. " * 5
+    )
+    decoded = decode_document(russian.encode("cp1251"), "text/html")
+    assert decoded.text == russian and decoded.source == "detected"
+
+
+# -- feeds: feedparser gets bytes we decoded, so a wrong label cannot reach it ------------
+
+FEED_URL = "http://127.0.0.1:9/rss"
+ITEM_TITLE = "انسحاب القوات الأجنبية: جولة جديدة من المفاوضات في بغداد"
+
+
+def rss(declared: str | None) -> str:
+    decl = f'<?xml version="1.0" encoding="{declared}"?>' if declared else '<?xml version="1.0"?>'
+    items = "".join(
+        f"<item><title>{ITEM_TITLE}</title><link>http://127.0.0.1:9/news/{n}</link>"
+        f"<description>{p}</description></item>"
+        for n, p in enumerate(ARABIC_PARAGRAPHS)
+    )
+    return f'{decl}\n<rss version="2.0"><channel><title>أخبار</title>{items}</channel></rss>'
+
+
+FEED_CASES = [
+    (true, http, xml)
+    for true in ENCODINGS
+    for http, xml in itertools.product(labels_for(true), repeat=2)
+]
+
+
+@pytest.mark.parametrize(
+    "case", FEED_CASES, ids=[f"{t}-http_{h[1]}-xml_{x[1]}" for t, h, x in FEED_CASES]
+)
+def test_feed_label_combinations(case):
+    true, (_, http_label), (_, xml_label) = case
+    body = rss(xml_label).encode(true)
+    content_type = f"application/rss+xml; charset={http_label}" if http_label else "text/xml"
+    fetch = FeedFetch(
+        feed=SourceFeed(source="Test", feed_url=FEED_URL),
+        final_url=FEED_URL,
+        status=200,
+        headers={"content-type": content_type},
+        body=body,
+        fetched_at=datetime.now(UTC),
+    )
+    parsed = parse_feed(fetch)
+    assert [e.title for e in parsed.entries] == [ITEM_TITLE] * len(ARABIC_PARAGRAPHS)
+    assert parsed.entries[0].summary == ARABIC_PARAGRAPHS[0]
