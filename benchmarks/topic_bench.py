@@ -1,38 +1,40 @@
-"""Topic tagger: speed (articles per second on one core) and dev-set figures.
+"""Topic tagger speed (articles per second on one core) and the normaliser beside its
+reference, measured side by side in one run.
 
-    .venv/bin/python benchmarks/topic_bench.py [--topic T.yaml] [--threshold X] [--limit N]
-        [--errors] [--sweep]
+    .venv/bin/python benchmarks/topic_bench.py [--topic T.yaml] [--limit N]
 
-Speed: every ANT article (``../shared/eval/arabic_text/``, ~31.5k Arabic news
-articles, median ~210 words) plus synthetic ~400-word Arabic and English articles, all
-tagged in this process (one core). When ``../shared/eval`` is absent only the synthetic
-texts are timed.
+Tagging is timed as the pipeline's Tag stage calls it (``tag(title, text)``, language
+already known) on: ANT articles of 350–450 words (``../shared/eval/arabic_text/``, real
+Arabic news, the headline figure), every ANT article, the English excerpts of the
+labelled corpus (``data/topic/labelled.jsonl``, real news, shorter), and synthetic
+~400-word Arabic and English texts drawn from a topical vocabulary — every sentence
+dense in terms, a worst case for matching. When the ANT file is absent only the other
+sets are timed.
 
-Dev set (``tests/data/topic_dev_*.jsonl``): hand-labelled ANT ids (texts read from the
-ANT Parquet at run time; skipped with a message when absent), the five seed articles
-(``marsad/samplesite/content/seeds``), and written cases stored in full. Prints
-precision, recall and F1 per language (detected from the text) and, with ``--sweep``,
-the same figures for a range of thresholds (how the default was chosen).
+The normaliser (``marsad.text.normalize``, shared with dedup) is timed beside the
+table-driven reference it replaced (``tests/test_textnorm.py``, which checks that both
+give the same output) on the same ANT texts: the ratio is the speed-up.
+
+Accuracy is not measured here: ``marsad eval topic`` prints the cross-validated and
+held-out figures of the labelled corpus.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from marsad.text.normalize import normalize_for_matching  # noqa: E402
+from marsad.topic.corpus import DEFAULT_CORPUS, default_ant_path  # noqa: E402
 from marsad.topic.tagger import load_tagger  # noqa: E402
-from pipeline.topic_cmd import _prf, evaluate, format_report, load_labelled  # noqa: E402
-
-ANT = ROOT.parent / "shared" / "eval" / "arabic_text" / "ant_multisource_v2.1.parquet"
-SEEDS = ROOT / "marsad" / "samplesite" / "content" / "seeds"
-DATA = ROOT / "tests" / "data"
+from tests.test_textnorm import _reference_normalize  # noqa: E402
 
 _AR_TEXT = (
     "قال مصدر حكومي إن الحكومة العراقية بحثت مع الجانب الأمريكي في بغداد ملف القوات "
@@ -65,69 +67,70 @@ def synthetic(count: int, words: list[str], seed: int) -> list[dict]:
 def throughput(tagger, rows: list[dict]) -> tuple[float, float]:
     """Articles per second and mean words per article, after one warm-up pass."""
     for row in rows[:200]:
-        tagger.tag(row["title"], row["text"])
+        tagger.tag(row["title"], row["text"], detect_language=False)
     start = time.perf_counter()
     for row in rows:
-        tagger.tag(row["title"], row["text"])
+        tagger.tag(row["title"], row["text"], detect_language=False)
     elapsed = time.perf_counter() - start
     words = sum(len(row["text"].split()) for row in rows) / max(len(rows), 1)
     return len(rows) / elapsed, words
 
 
+def per_text(function, texts: list[str]) -> float:
+    """Microseconds per text."""
+    start = time.perf_counter()
+    for text in texts:
+        function(text)
+    return (time.perf_counter() - start) / max(len(texts), 1) * 1e6
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--topic")
-    parser.add_argument("--threshold", type=float)
     parser.add_argument("--limit", type=int, default=0, help="ANT articles to time (0: all).")
-    parser.add_argument("--errors", action="store_true", help="List misclassified items.")
-    parser.add_argument("--sweep", action="store_true", help="P/R/F1 for several thresholds.")
     args = parser.parse_args(argv)
-    tagger = load_tagger(args.topic, args.threshold)
+    tagger = load_tagger(args.topic)
 
-    print("== speed (one core)")
-    corpora = [
-        ("synthetic ar ~400w", synthetic(3000, _AR_TEXT.split(), 1)),
-        ("synthetic en ~400w", synthetic(3000, _EN_TEXT.split(), 2)),
-    ]
-    ant_rows = None
-    if ANT.exists():
+    print("== tagging speed (one core, as the pipeline's Tag stage calls it)")
+    corpora = []
+    ant = default_ant_path()
+    ant_rows: list[dict] = []
+    if ant.exists():
         import pyarrow.parquet as pq
 
-        ant_rows = pq.read_table(ANT, columns=["docno", "title", "text"]).to_pylist()
+        ant_rows = pq.read_table(ant, columns=["docno", "title", "text"]).to_pylist()
         typical = [r for r in ant_rows if 350 <= len(r["text"].split()) <= 450]
         corpora.append(("ANT 350-450 words", typical))
         corpora.append(("ANT (all categories)", ant_rows[: args.limit or None]))
     else:
-        print(f"  {ANT} absent: timing synthetic texts only")
+        print(f"  {ant} absent: ANT sets skipped")
+    english = [
+        row
+        for row in map(json.loads, DEFAULT_CORPUS.read_text(encoding="utf-8").splitlines())
+        if row.get("language") == "en" and row.get("text")
+    ]
+    if english:
+        corpora.append(
+            ("corpus excerpts (en)", [{"title": r.get("title") or "", **r} for r in english])
+        )
+    corpora.append(("synthetic ar ~400w", synthetic(3000, _AR_TEXT.split(), 1)))
+    corpora.append(("synthetic en ~400w", synthetic(3000, _EN_TEXT.split(), 2)))
     for name, rows in corpora:
         rate, words = throughput(tagger, rows)
         print(
             f"  {name:22s} {len(rows):6d} articles  {words:5.0f} words/article  {rate:7.0f} art/s"
         )
 
-    print("\n== dev set")
-    label_files = [str(DATA / "topic_dev_written.jsonl"), str(DATA / "topic_dev_seeds.jsonl")]
-    texts = [str(SEEDS)]
-    if ant_rows is not None:
-        label_files.append(str(DATA / "topic_dev_ant.jsonl"))
-        texts.append(str(ANT))
-    else:
-        print("  ANT absent: evaluating written cases and seeds only")
-    items = load_labelled(label_files, texts)
-    result = evaluate(items, tagger)
-    report = format_report(result, tagger.definition.name, tagger.threshold)
-    if not args.errors:
-        report = report.split("\nmisclassified")[0] + f"\nmisclassified: {len(result['errors'])}"
-    print(report)
-    if args.sweep:
-        print("\n== threshold sweep (all languages; ar | en)")
-        for threshold in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
-            swept = evaluate(items, load_tagger(args.topic, threshold))["counts"]
-            cells = []
-            for language in ("all", "ar", "en"):
-                p, r, f = _prf(swept.get(language) or Counter())
-                cells.append(f"{language} P {p:.3f} R {r:.3f} F1 {f:.3f}")
-            print(f"  {threshold:.2f}  " + " | ".join(cells))
+    print("\n== normaliser beside the table-driven reference (same texts, same output)")
+    texts = [f"{r['title']}\n{r['text']}" for r in (ant_rows[:3000] or corpora[-2][1])]
+    assert all(normalize_for_matching(t) == _reference_normalize(t) for t in texts[:300])
+    _reference_normalize("warm the reference table")
+    fast, reference = per_text(normalize_for_matching, texts), per_text(_reference_normalize, texts)
+    chars = sum(map(len, texts)) / len(texts)
+    print(f"  {len(texts)} texts, {chars:.0f} characters each")
+    print(
+        f"  reference {reference:7.1f} µs/text   fast {fast:7.1f} µs/text   ratio {reference / fast:.2f}x"
+    )
     return 0
 
 

@@ -130,6 +130,11 @@ def add_train_topic_parser(training) -> argparse.ArgumentParser:
     )
     parser.add_argument("--ant", help="ANT corpus Parquet (default: ../shared/eval/...).")
     parser.add_argument("--output", help="Weights file to write (default: beside the topic).")
+    parser.add_argument(
+        "--errors",
+        action="store_true",
+        help="List the tuning items misclassified out of fold (what to work on next).",
+    )
     _topic_options(parser, threshold=False)
     return parser
 
@@ -306,6 +311,20 @@ def run_train_topic(args: argparse.Namespace) -> int:
     print(f"trained on {len(tuning)} items (held out: {len(items) - len(tuning)}); "
           f"C={report['c']} threshold={model.threshold:.2f} -> {output}")  # fmt: skip
     print("\n".join(format_table("cross-validated (tuning side)", cv_table(report))))
+    if getattr(args, "errors", False):
+        by_id = {item["id"]: item for item in tuning}
+        wrong = [
+            (probability, by_id[item_id])
+            for item_id, probability in report["out_of_fold"].items()
+            if (probability >= model.threshold) != bool(by_id[item_id]["label"])
+        ]
+        print(f"misclassified out of fold: {len(wrong)}")
+        for probability, item in sorted(wrong, key=lambda pair: pair[0]):
+            outcome = "FN" if item["label"] else "FP"
+            text = (item.get("title") or "") + " | " + (item.get("text") or "")
+            print(f"  {outcome} {item.get('language')} {item['id']} p={probability:.3f} "
+                  f"{item.get('year')} {item.get('negative_kind') or item.get('period')}: "
+                  f"{text[:150]!r}")  # fmt: skip
     return 0
 
 

@@ -368,7 +368,7 @@ def test_unrelated_filler_dilutes_the_evidence(tagger):
         "coalition in Iraq would end according to an agreed timetable."
     )
     filler = " ".join(
-        f"The ministry of planning published figure number {n} on wheat harvests in Nineveh."
+        f"The Iraqi ministry of planning published figure {n} on wheat harvests in Nineveh."
         for n in range(6)
     )
     brief = tagger.tag("Prime minister speaks on security", lead)

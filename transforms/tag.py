@@ -10,7 +10,7 @@ from transforms.common import StageDoFn, apply_stage, counter
 
 
 def apply_tags(article: Article, tagger) -> Article:
-    tags = tagger.tag(article.title, article.text)
+    tags = tagger.tag(article.title, article.text, detect_language=False)
     return article.replace(
         topic_score=tags.score,
         is_relevant=tags.is_relevant,

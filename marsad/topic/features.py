@@ -12,14 +12,14 @@ that what is learned carries over to outlets the corpus never saw:
   US/coalition forces and withdrawal/presence), by position (title, lead, body), whether
   they rest only on weak terms ("remain", «إرسال») or follow a damper word ("since the
   withdrawal"), paragraphs that hold the concepts only across sentences, strong phrases,
-  the share of sentences that are evidence, and where the evidence is located: the share
-  pointing at competing places (Syria, Afghanistan ...) or veto contexts (Kuwait 1991,
-  Turkish operations ...) rather than the topic's place;
+  the share of sentences that are evidence, whether there is none at all, and where it
+  is located: how much points at the topic's place, and the share pointing at competing
+  places (Syria, Afghanistan ...) or veto contexts (Kuwait 1991, Turkish operations ...);
 * ``place:*`` — the place named in the title, how often, or not at all;
-* ``concept:<name>:<title|lead|body>`` — each concept's mentions by position (three per
-  concept: few features, so little room to overfit);
-* ``context:<name>`` — mentions of each competing context;
-* ``article:sentences`` — the length.
+* ``context:<name>`` — mentions of each competing context.
+
+The article's length is deliberately not a feature: in a corpus that mixes short web
+excerpts with full ANT articles it would learn where an item came from, not what it says.
 
 Counts enter as ``log(1 + n)``. Each feature keeps the terms that produced it, so that a
 feature's contribution can be shared among its terms in ``matched_terms``.
@@ -74,15 +74,14 @@ def feature_names(definition: TopicDefinition) -> list[str]:
         "evidence:strong",
         "evidence:share",
         "evidence:elsewhere",
+        "evidence:located",
+        "evidence:none",
         "evidence:veto",
         "place:title",
         "place:mentions",
         "place:absent",
     ]
-    concepts = list(definition.concept_names)
-    names += [f"concept:{c}:{p}" for c in concepts for p in POSITIONS]
     names += [f"context:{name}" for name in definition.context_names]
-    names.append("article:sentences")
     return names
 
 
@@ -96,6 +95,9 @@ class ArticleReader:
         self._evidence = definition.evidence
         self._derived = list(definition.derived.items())
         self._place = definition.place
+        self._evidence_roles = frozenset(definition.evidence) | {
+            part for parts in definition.derived.values() for part in parts
+        }
 
     # -- reading ----------------------------------------------------------------------
     def _unit(self, tokens: list[str], position: int, paragraph: int, reading: Reading):
@@ -111,15 +113,19 @@ class ArticleReader:
         damped = False
         dampers, window = definition.damper_words, definition.damper_window
         terms, known, entities = reading.terms, reading.roles, reading.entities
+        check_dampers = bool(dampers) and not dampers.isdisjoint(tokens)
         for term, start in hits:
             role = self._payloads[term]
             roles.append(role)
             key = id(role)
-            terms[key] = terms.get(key, 0) + 1
-            known[key] = role
+            if key in terms:
+                terms[key] += 1
+            else:
+                terms[key] = 1
+                known[key] = role
             if role.concepts:
-                if dampers and not damped:
-                    damped = any(t in dampers for t in tokens[max(0, start - window) : start])
+                if check_dampers and not damped:
+                    damped = not dampers.isdisjoint(tokens[max(0, start - window) : start])
                 for concept in role.concepts:
                     concepts[concept] = concepts.get(concept, 0) + 1
                     if concept not in role.weak:
@@ -143,174 +149,157 @@ class ArticleReader:
     def read(self, title: str, text: str) -> Reading:
         reading = Reading()
         lead = self.definition.lead_sentences
-        title_tokens = [t for t in split_units(title).split() if t not in _MARKS]
+        units = reading.units
+        title_tokens = (
+            split_units(title).replace(SENTENCE_MARK, " ").replace(PARAGRAPH_MARK, " ").split()
+        )
         if title_tokens:
             unit = self._unit(title_tokens, TITLE, -1, reading)
             if unit:
-                reading.units.append(unit)
-        current: list[str] = []
-        paragraph = 0
-        for token in split_units(text).split():
-            if token in _MARKS:
-                if current:
-                    position = LEAD if reading.sentences < lead else BODY
-                    unit = self._unit(current, position, paragraph, reading)
-                    if unit:
-                        reading.units.append(unit)
-                    reading.sentences += 1
-                    current = []
-                if token == PARAGRAPH_MARK:
-                    paragraph += 1
-            else:
-                current.append(token)
-        if current:
-            position = LEAD if reading.sentences < lead else BODY
-            unit = self._unit(current, position, paragraph, reading)
-            if unit:
-                reading.units.append(unit)
-            reading.sentences += 1
+                units.append(unit)
+        sentences = 0
+        # Splitting on the marker characters is done by str.split in C, not token by token.
+        for paragraph, block in enumerate(split_units(text).split(PARAGRAPH_MARK)):
+            for sentence in block.split(SENTENCE_MARK):
+                tokens = sentence.split()
+                if not tokens:
+                    continue
+                unit = self._unit(tokens, LEAD if sentences < lead else BODY, paragraph, reading)
+                if unit:
+                    units.append(unit)
+                sentences += 1
+        reading.sentences = sentences
         return reading
 
     # -- features ---------------------------------------------------------------------
-    def _is_evidence(self, concepts) -> bool:
-        return all(c in concepts for c in self._evidence)
-
     def features(self, reading: Reading) -> tuple[dict[str, float], dict[str, list[TermRole]]]:
         """Feature values (absent = 0) and, per feature, the terms that produced it."""
         values: dict[str, float] = {}
         sources: dict[str, list[TermRole]] = {}
-        evidence, place = self._evidence, self._place
-        evidence_roles = set(evidence) | {
-            p for parts in self.definition.derived.values() for p in parts
-        }
+        evidence, place, derived = self._evidence, self._place, self._derived
+        units = reading.units
 
-        def add(name: str, amount: float, roles=()) -> None:
-            values[name] = values.get(name, 0.0) + amount
+        def add_sources(name: str, roles: list[TermRole]) -> None:
             if roles:
-                sources.setdefault(name, []).extend(roles)
-
-        def explaining(unit: Unit) -> list[TermRole]:
-            return [r for r in unit.roles if r.concepts & evidence_roles or r.strong]
+                found = sources.get(name)
+                if found is None:
+                    sources[name] = list(roles)
+                else:
+                    found.extend(roles)
 
         by_paragraph: dict[int, dict[str, int]] = {}
         document: dict[str, int] = {}
-        for unit in reading.units:
-            scope = by_paragraph.setdefault(unit.paragraph, {})
-            for name, count in unit.places.items():
-                scope[name] = scope.get(name, 0) + count
-                document[name] = document.get(name, 0) + count
-        counts = {"lead": 0, "body": 0, "weak": 0, "damped": 0, "all": 0}
+        for unit in units:
+            if unit.places:
+                scope = by_paragraph.setdefault(unit.paragraph, {})
+                for name, count in unit.places.items():
+                    scope[name] = scope.get(name, 0) + count
+                    document[name] = document.get(name, 0) + count
+        counts = {"lead": 0, "body": 0, "weak": 0, "damped": 0}
+        evidence_units = 0
         located_place = located_elsewhere = vetoed = 0.0
         evidence_paragraphs: set[int] = set()
         members: dict[int, list[Unit]] = {}
-        strong = 0
-        for unit in reading.units:
+        strong_roles: list[TermRole] = []
+        contexts: dict[str, list[TermRole]] = {}
+        for unit in units:
             members.setdefault(unit.paragraph, []).append(unit)
-            strong_roles = [r for r in unit.roles if r.strong]
-            if strong_roles:
-                strong += len(strong_roles)
-                add("evidence:strong", 0.0, strong_roles)
-            for concept, count in unit.concepts.items():
-                add(f"concept:{concept}:{POSITIONS[unit.position]}", count,
-                    [r for r in unit.roles if concept in r.concepts])  # fmt: skip
-            if not self._is_evidence(unit.concepts):
+            position = POSITIONS[unit.position]
+            for role in unit.roles:
+                if role.strong:
+                    strong_roles.append(role)
+                if role.negative:
+                    contexts.setdefault(role.negative, []).append(role)
+            if not all(c in unit.concepts for c in evidence):
                 continue
-            counts["all"] += 1
+            evidence_units += 1
             evidence_paragraphs.add(unit.paragraph)
-            roles = explaining(unit)
+            roles = self._explaining(unit)
+            add_sources("evidence:share", roles)
             if unit.damped:
                 counts["damped"] += 1
-                add("evidence:damped", 0.0, roles)
+                add_sources("evidence:damped", roles)
                 continue
             if not all(c in unit.full for c in evidence):
                 counts["weak"] += 1
-                add("evidence:weak", 0.0, roles)
+                add_sources("evidence:weak", roles)
             elif unit.position == TITLE:
-                add("evidence:title", 1.0, roles)
+                values["evidence:title"] = 1.0
+                add_sources("evidence:title", roles)
             else:
-                key = POSITIONS[unit.position]
-                counts[key] += 1
-                add(f"evidence:{key}", 0.0, roles)
+                counts[position] += 1
+                add_sources(f"evidence:{position}", roles)
             if unit.vetoes:
                 vetoed += 1
-                add("evidence:veto", 0.0, [r for r in unit.roles if r.negative])
+                add_sources("evidence:veto", [r for r in unit.roles if r.negative])
                 continue
-            scopes = (
+            if not document:
+                continue
+            for scope in (
                 unit.places,
-                by_paragraph.get(unit.paragraph, {}),
-                by_paragraph.get(-1, {}),
+                by_paragraph.get(unit.paragraph),
+                by_paragraph.get(-1),
                 document,
-            )
-            for scope in scopes:
-                total = sum(scope.values())
+            ):
+                total = sum(scope.values()) if scope else 0
                 if total:
-                    located_place += scope.get(place, 0) / total
-                    located_elsewhere += 1 - scope.get(place, 0) / total
-                    if scope is unit.places:
-                        add("evidence:elsewhere", 0.0, [r for r in unit.roles if r.negative])
+                    share = scope.get(place, 0) / total
+                    located_place += share
+                    located_elsewhere += 1 - share
+                    if share < 1 and scope is unit.places:
+                        add_sources("evidence:elsewhere", [r for r in unit.roles if r.negative])
                     break
         # Paragraphs where the evidence concepts meet only across sentences.
         joined_paragraphs = 0
         for paragraph, group in members.items():
-            if paragraph < 0 or paragraph in evidence_paragraphs:
+            if paragraph < 0 or paragraph in evidence_paragraphs or len(group) < 2:
                 continue
-            joined: dict[str, int] = {}
+            joined: set[str] = set()
             for unit in group:
                 joined.update(unit.concepts)
-            for name, parts in self.definition.derived.items():
+            for name, parts in derived:
                 if all(part in joined for part in parts):
-                    joined[name] = 1
-            if self._is_evidence(joined):
+                    joined.add(name)
+            if all(c in joined for c in evidence):
                 joined_paragraphs += 1
-                add("evidence:paragraph", 0.0, [r for u in group for r in explaining(u)])
-        for key in ("lead", "body", "weak", "damped"):
-            if counts[key]:
-                values[f"evidence:{key}"] = math.log1p(counts[key])
+                add_sources("evidence:paragraph", [r for u in group for r in self._explaining(u)])
+        for key, count in counts.items():
+            if count:
+                values[f"evidence:{key}"] = math.log1p(count)
         if joined_paragraphs:
             values["evidence:paragraph"] = math.log1p(joined_paragraphs)
-        if strong:
-            values["evidence:strong"] = math.log1p(strong)
-        if counts["all"]:
-            values["evidence:share"] = counts["all"] / max(len(reading.units), 1)
-            sources["evidence:share"] = [
-                r for u in reading.units if self._is_evidence(u.concepts) for r in explaining(u)
-            ]
+        if strong_roles:
+            values["evidence:strong"] = math.log1p(len(strong_roles))
+            sources["evidence:strong"] = strong_roles
+        if evidence_units:
+            values["evidence:share"] = evidence_units / len(units)
         located = located_place + located_elsewhere + vetoed
-        if located:
-            if located_elsewhere:
-                values["evidence:elsewhere"] = located_elsewhere / located
-            if vetoed:
-                values["evidence:veto"] = vetoed / located
-        for name in [n for n in values if n.startswith("concept:")]:
-            values[name] = math.log1p(values[name])
+        if located_place > 1e-9:
+            values["evidence:located"] = math.log1p(located_place)
+            sources["evidence:located"] = sources.get("evidence:share", [])
+        if not evidence_units and not joined_paragraphs:
+            values["evidence:none"] = 1.0
+        if located_elsewhere > 1e-9:
+            values["evidence:elsewhere"] = located_elsewhere / located
+        if vetoed:
+            values["evidence:veto"] = vetoed / located
         place_count = document.get(place, 0)
         if place_count:
             values["place:mentions"] = math.log1p(place_count)
-            sources["place:mentions"] = [
-                r for u in reading.units for r in u.roles if place in r.concepts
-            ]
-            if any(u.position == TITLE and place in u.concepts for u in reading.units):
+            add_sources(
+                "place:mentions", [r for u in units for r in u.roles if place in r.concepts]
+            )
+            if units[0].position == TITLE and place in units[0].concepts:
                 values["place:title"] = 1.0
-                sources["place:title"] = [
-                    r
-                    for u in reading.units
-                    if u.position == TITLE
-                    for r in u.roles
-                    if place in r.concepts
-                ]
+                add_sources("place:title", [r for r in units[0].roles if place in r.concepts])
         else:
             values["place:absent"] = 1.0
-        contexts: dict[str, list[TermRole]] = {}
-        for unit in reading.units:
-            for role in unit.roles:
-                if role.negative:
-                    contexts.setdefault(role.negative, []).append(role)
         for name, roles in contexts.items():
             values[f"context:{name}"] = math.log1p(len(roles))
             sources[f"context:{name}"] = roles
-        if reading.sentences:
-            values["article:sentences"] = math.log1p(reading.sentences)
         return values, sources
 
-
-_MARKS = {SENTENCE_MARK, PARAGRAPH_MARK}
+    def _explaining(self, unit: Unit) -> list[TermRole]:
+        """The terms that make a unit evidence: evidence concepts, their parts, strong."""
+        wanted = self._evidence_roles
+        return [r for r in unit.roles if r.strong or not r.concepts.isdisjoint(wanted)]

@@ -2,11 +2,13 @@
 
 ``<topic>.weights.json`` sits beside the topic YAML and is written by
 ``marsad train topic`` (``marsad/topic/train.py``). Scoring needs only this file and
-plain Python: ``score = 1 / (1 + exp(-(intercept + Σ weight[f] · value[f])))``, relevant
-when ``score >= threshold``. The weights are stored in the features' own units (the
-standardisation used while fitting is folded in), so an absent feature contributes
-exactly nothing and a present one contributes ``weight · value`` — the contribution that
-``matched_terms`` shares among the terms that produced the feature.
+plain Python: ``score = 1 / (1 + exp(-(intercept + Σ weight[f] · (value[f] - center[f]))))``,
+relevant when ``score >= threshold``. The weights are stored in the features' own units
+(the standardisation used while fitting is folded in). ``center`` is 0 for every feature
+that is absent from most articles, so an absent feature contributes exactly nothing and
+a present one ``weight · value``; a feature most articles have (their length) is centred
+on the training mean, so that its contribution reads "longer or shorter than usual".
+These contributions are what ``matched_terms`` shares among the terms behind each feature.
 
 The file records how it was made: the threshold chosen by cross-validation, the
 regularisation, the hash of the labelled corpus and of the test split it excluded, the
@@ -32,10 +34,17 @@ class TopicModel:
     threshold: float
     topic: str = ""
     trained: dict = field(default_factory=dict)  # provenance: date, corpus hash, CV figures
+    centers: dict[str, float] = field(default_factory=dict)  # see the module doc
+
+    def __post_init__(self) -> None:
+        # Centres folded into one constant: logit = base + Σ weight · value.
+        self._base = self.intercept - sum(
+            self.features.get(name, 0.0) * center for name, center in self.centers.items()
+        )
 
     def logit(self, values: dict[str, float]) -> float:
         weights = self.features
-        total = self.intercept
+        total = self._base
         for name, value in values.items():
             weight = weights.get(name)
             if weight:
@@ -50,8 +59,16 @@ class TopicModel:
         return exp / (1.0 + exp)
 
     def contributions(self, values: dict[str, float]) -> dict[str, float]:
-        weights = self.features
-        return {n: weights[n] * v for n, v in values.items() if weights.get(n) and v}
+        weights, centers = self.features, self.centers
+        found = {
+            n: weights[n] * (v - centers.get(n, 0.0))
+            for n, v in values.items()
+            if weights.get(n) and v
+        }
+        for name, center in centers.items():  # a centred feature absent from this article
+            if name not in values and weights.get(name):
+                found[name] = -weights[name] * center
+        return found
 
     def to_json(self) -> dict:
         return {
@@ -60,6 +77,7 @@ class TopicModel:
             "threshold": self.threshold,
             "intercept": self.intercept,
             "weights": dict(sorted(self.features.items(), key=lambda kv: -abs(kv[1]))),
+            "centers": self.centers,
             "trained": self.trained,
         }
 
@@ -75,13 +93,13 @@ class TopicModel:
             weights = {str(k): float(v) for k, v in data["weights"].items()}
             threshold = float(data["threshold"])
             intercept = float(data["intercept"])
+            centers = {str(k): float(v) for k, v in (data.get("centers") or {}).items()}
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise TopicFileError(f"{origin}: malformed weights file ({exc})") from None
         if not 0.0 < threshold < 1.0:
             raise TopicFileError(f"{origin}: threshold must be between 0 and 1")
-        return cls(
-            weights, intercept, threshold, str(data.get("topic", "")), data.get("trained") or {}
-        )
+        topic, trained = str(data.get("topic", "")), data.get("trained") or {}
+        return cls(weights, intercept, threshold, topic, trained, centers)
 
     @classmethod
     def load(cls, path: str | Path) -> TopicModel:

@@ -100,7 +100,11 @@ class TopicTagger:
         values, _, _ = self.features(title, text)
         return self.model.probability(self.model.logit(values))
 
-    def tag(self, title: str, text: str, language: str | None = None) -> TopicTags:
+    def tag(
+        self, title: str, text: str, language: str | None = None, detect_language: bool = True
+    ) -> TopicTags:
+        """Tags of one article; ``language`` is detected from the text unless
+        ``detect_language`` is off (the pipeline has detected it at extraction)."""
         values, sources, reading = self.features(title, text)
         score = self.model.probability(self.model.logit(values))
         relevant = score >= self.threshold
@@ -114,7 +118,9 @@ class TopicTagger:
                 {"type": entities[n][0], "name": entities[n][1], "mentions": count}
                 for n, count in sorted(reading.entities.items(), key=lambda kv: (-kv[1], kv[0]))
             ],
-            language=self._language(title or "", text or "", language),
+            language=self._language(title or "", text or "", language)
+            if detect_language
+            else (language or ""),
         )
 
 

@@ -124,7 +124,12 @@ def fit(
 
     final = model(best_c).fit(z, gold)
     weights = final.coef_[0] / scale
+    # Fold the standardisation into the features' units; features most articles have
+    # (present in over half the tuning items) keep their mean as centre (model.py).
+    common = (x > 0).mean(axis=0) > 0.5
+    centers = {n: float(mean[k]) for k, n in enumerate(names) if common[k] and weights[k]}
     intercept = float(final.intercept_[0] - np.sum(final.coef_[0] * mean / scale))
+    intercept += sum(float(weights[names.index(n)]) * c for n, c in centers.items())
     by_language: dict[str, dict[str, int]] = {}
     for language, label in zip(languages, gold, strict=True):
         entry = by_language.setdefault(language, {"positives": 0, "negatives": 0})
@@ -148,9 +153,11 @@ def fit(
         "features": len(names),
         "scikit_learn": version,
     }
+    report_in_memory = {**report, "out_of_fold": dict(zip([i["id"] for i in items],
+                                                          out_of_fold[best_c].tolist(), strict=True))}  # fmt: skip
     nonzero = {n: float(w) for n, w in zip(names, weights, strict=True) if not math.isclose(w, 0)}
-    model_out = TopicModel(nonzero, intercept, threshold, definition.name, report)
-    return model_out, report
+    model_out = TopicModel(nonzero, intercept, threshold, definition.name, report, centers)
+    return model_out, report_in_memory
 
 
 def cv_table(report: dict) -> dict[str, Figures]:
