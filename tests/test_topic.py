@@ -273,10 +273,16 @@ def test_written_dev_set_and_seeds_meet_the_targets(tagger):
         assert tp / max(sum(gold), 1) >= 0.95, language
 
 
-def test_ant_dev_file_holds_only_ids_and_labels():
-    rows = [json.loads(line) for line in (DATA / "topic_dev_ant.jsonl").open(encoding="utf-8")]
-    assert len(rows) >= 150
-    assert all(set(row) == {"id", "label", "note"} for row in rows)
+def test_seed_articles_are_relevant(tagger):
+    """The user's own seed documents (bundled copy, and ../shared/seeds when present)."""
+    folders = [SAMPLE / "seeds"]
+    shared = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+    folders += [shared] if shared.exists() else []
+    for folder in folders:
+        for path in sorted(folder.glob("*.txt")):
+            title, _, body = path.read_text(encoding="utf-8").partition("\n")
+            tags = tagger.tag(title, body)
+            assert tags.is_relevant, (path, tags.score)
 
 
 # -- command line -------------------------------------------------------------------

@@ -100,3 +100,16 @@ def test_unreadable_file_is_a_topic_error(tmp_path: Path):
     empty.write_text("")
     with pytest.raises(TopicFileError, match="empty topic file"):
         validate_topic_file(empty)
+
+
+def test_check_topic_covers_the_weights_file_too(tmp_path: Path):
+    from marsad.topic.tagger import check_topic
+
+    check_topic()  # the bundled topic and its weights
+    topic = tmp_path / "t.yaml"
+    topic.write_text(GOOD, encoding="utf-8")
+    with pytest.raises(TopicFileError, match="no weights file"):
+        check_topic(topic)
+    (tmp_path / "t.weights.json").write_text('{"format": "other"}')
+    with pytest.raises(TopicFileError, match="not a topic weights file"):
+        check_topic(topic)

@@ -27,7 +27,14 @@ from marsad.topic.definition import DEFAULT_TOPIC, TopicDefinition
 from marsad.topic.features import ArticleReader, Reading
 from marsad.topic.model import TopicModel
 
-__all__ = ["DEFAULT_TOPIC", "TopicDefinition", "TopicTagger", "TopicTags", "load_tagger"]
+__all__ = [
+    "DEFAULT_TOPIC",
+    "TopicDefinition",
+    "TopicTagger",
+    "TopicTags",
+    "check_topic",
+    "load_tagger",
+]
 
 
 @dataclass
@@ -135,3 +142,11 @@ def load_tagger(
     definition = TopicDefinition.load(topic_path)
     model = TopicModel.load(weights_path or definition.weights_path())
     return TopicTagger(definition, model, threshold)
+
+
+def check_topic(
+    topic_path: str | Path | None = None, weights_path: str | Path | None = None
+) -> None:
+    """Raise :class:`marsad.topic.schema.TopicFileError` (reason ``topic_invalid``) when the
+    topic file or its weights file is unusable; for checks before a run starts."""
+    load_tagger(topic_path, None, weights_path)
