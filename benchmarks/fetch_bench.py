@@ -160,7 +160,7 @@ def main() -> int:
         manifest = run_batch(
             [
                 "--sources", str(sources), "--output", str(workdir / "out"),
-                "--allow-private-networks", "--per_host", str(args.per_host),
+                "--allow_network", "127.82.0.0/24", "--per_host", str(args.per_host),
                 "--min_interval", str(args.min_interval), "--max_concurrency", "64",
                 *beam_args,
             ]

@@ -8,6 +8,18 @@ else is a bug and is dead-lettered with reason ``internal_error``.
 
 from __future__ import annotations
 
+# A message is read by a person in one line of a terminal or one cell of a table; a
+# hostile input (a 2 GB YAML alias expansion, a 50 MB body) must not become one.
+MAX_MESSAGE_CHARS = 2000
+
+
+def bounded(text: object, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``str(text)`` cut to ``limit`` characters, saying how much was cut."""
+    value = str(text)
+    if len(value) <= limit:
+        return value
+    return f"{value[: limit - 40]}... [{len(value) - limit + 40} more characters]"
+
 
 class MarsadError(Exception):
     """Base class. ``reason`` is the machine-readable code, ``str(e)`` the message."""
@@ -22,7 +34,7 @@ class MarsadError(Exception):
         http_status: int | None = None,
         attempts: int = 1,
     ) -> None:
-        super().__init__(message)
+        super().__init__(bounded(message))
         if reason is not None:
             self.reason = reason
         self.http_status = http_status
@@ -63,3 +75,10 @@ class InputError(MarsadError):
     """A table or option given on the command line is unusable (missing column, bad value)."""
 
     reason = "input_invalid"
+
+
+class StorageError(MarsadError):
+    """The output folder cannot be read or written as the run needs (read-only, full,
+    a corrupt state file). Raised before anything of the run is committed."""
+
+    reason = "storage_error"

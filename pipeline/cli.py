@@ -175,10 +175,9 @@ def _demo(args: argparse.Namespace, beam_args: list[str]) -> int:
     with SampleSite(port=args.port) as site, tempfile.TemporaryDirectory() as scratch:
         sources = site.write_sources(os.path.join(scratch, "sample-sources.yaml"))
         print(f"sample site: {len(site.outlets)} outlets on {site.host_prefix}.x:{args.port}")
-        # The sample outlets live on loopback, which the SSRF guard blocks by default.
-        return _run(
-            ["--sources", sources, "--output", args.output, "--allow-private-networks", *beam_args]
-        )
+        # The sample outlets live on loopback, which the SSRF guard blocks unless named.
+        allow = ["--allow_network", f"{site.host_prefix}.0/24"]
+        return _run(["--sources", sources, "--output", args.output, *allow, *beam_args])
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.options import MarsadOptions, dedup_config, fetch_config, politeness_config
+from pipeline.options import (
+    MarsadOptions,
+    dedup_config,
+    fetch_config,
+    max_text_chars,
+    politeness_config,
+)
 from schemas.records import SourceFeed
 from schemas.tables import ARTICLES_PARTITION, ARTICLES_SCHEMA, FAILURES_PARTITION, FAILURES_SCHEMA
 from transforms.canonicalize import Canonicalize
@@ -57,7 +63,9 @@ def build_batch(
     pages, fetch_failures = new_entries | "FetchArticles" >> FetchArticles(
         run_id, config, politeness, archive
     )
-    extracted, extract_failures = pages | "Extract" >> ExtractArticles(run_id, options.min_chars)
+    extracted, extract_failures = pages | "Extract" >> ExtractArticles(
+        run_id, options.min_chars, max_text_chars(options)
+    )
     clustered = (extracted, stored) | "ClusterDuplicates" >> ClusterNearDuplicates(dedup)
     tagged, tag_failures = clustered | "Tag" >> TagTopic(
         run_id, options.topic_threshold, options.topic

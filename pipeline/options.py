@@ -14,10 +14,13 @@ from marsad.dedup.neardup import NearDupConfig
 from marsad.errors import InputError
 from marsad.fetch.crawl import PolitenessConfig
 from marsad.fetch.http import FetchConfig
-from marsad.text.extract import DEFAULT_MIN_CHARS
+from marsad.fetch.ledger import LedgerConfig
+from marsad.fetch.netguard import HostAllowance, parse_network
+from marsad.text.extract import DEFAULT_MAX_TEXT_CHARS, DEFAULT_MIN_CHARS
 
 _FETCH = FetchConfig()
 _POLITE = PolitenessConfig()
+_LEDGER = LedgerConfig()
 
 
 def add_marsad_arguments(parser: argparse.ArgumentParser | object) -> None:
@@ -102,20 +105,53 @@ def add_marsad_arguments(parser: argparse.ArgumentParser | object) -> None:
         help="Do not fetch or obey robots.txt. Only for sites you run yourself.",
     )
     add(
-        "--allow_private_networks",
-        "--allow-private-networks",
-        dest="allow_private_networks",
-        action="store_true",
-        default=False,
-        help="Allow fetching loopback, private and link-local addresses (off by default to "
-        "stop feeds from steering the crawler into internal services; the demo and intranet "
-        "feeds need it).",
+        "--allow_host",
+        "--allow-host",
+        dest="allow_host",
+        action="append",
+        default=None,
+        metavar="HOST[:PORT]",
+        help="Allow fetching this host (name or address, optionally one port) even though it "
+        "is loopback or private; repeatable. Internal addresses are refused by default so a "
+        "feed cannot steer the crawler into internal services.",
+    )
+    add(
+        "--allow_network",
+        "--allow-network",
+        dest="allow_network",
+        action="append",
+        default=None,
+        metavar="CIDR",
+        help="Allow fetching addresses in this network (e.g. 10.20.0.0/16); repeatable. "
+        "Link-local and cloud-metadata addresses (169.254.0.0/16, fd00:ec2::254) stay "
+        "refused unless an allowance names them exactly.",
     )
     add(
         "--warc",
         action="store_true",
         default=False,
         help="Also archive every fetched response as WARC under OUTPUT/warc/<run_id>/.",
+    )
+    add(
+        "--max_text_chars",
+        type=int,
+        default=DEFAULT_MAX_TEXT_CHARS,
+        help="Longest article text stored, in characters; longer texts are cut there and "
+        f"flagged text_truncated (default {DEFAULT_MAX_TEXT_CHARS}).",
+    )
+    add(
+        "--entry_max_attempts",
+        type=int,
+        default=_LEDGER.max_attempts,
+        help="Runs in which an entry that failed for a transient reason (timeout, 5xx, 429 ...) "
+        f"is tried before it is recorded as given up (default {_LEDGER.max_attempts}).",
+    )
+    add(
+        "--entry_retry_backoff",
+        type=float,
+        default=_LEDGER.backoff_s,
+        help="Seconds before a transiently failed entry is tried again; doubles with each "
+        f"failed run (default {_LEDGER.backoff_s:g}).",
     )
     add(
         "--min_chars",
@@ -199,13 +235,45 @@ def politeness_config(options: MarsadOptions) -> PolitenessConfig:
 
 
 def fetch_config(options: MarsadOptions) -> FetchConfig:
+    hosts = tuple(options.allow_host or ())
+    networks = tuple(options.allow_network or ())
+    try:
+        for host in hosts:
+            HostAllowance.parse(host)
+        for network in networks:
+            parse_network(network)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    if options.total_timeout <= 0:
+        raise InputError(f"--total_timeout must be positive, got {options.total_timeout}")
     return FetchConfig(
         connect_timeout=options.connect_timeout,
         read_timeout=options.read_timeout,
         total_timeout=options.total_timeout,
-        allow_private_networks=options.allow_private_networks,
+        allow_hosts=hosts,
+        allow_networks=networks,
         max_bytes=options.max_bytes,
         max_redirects=options.max_redirects,
         max_attempts=options.max_attempts,
         user_agent=options.http_user_agent,
     )
+
+
+def ledger_config(options: MarsadOptions) -> LedgerConfig:
+    if options.entry_max_attempts < 1:
+        raise InputError(
+            f"--entry_max_attempts must be 1 or more, got {options.entry_max_attempts}"
+        )
+    if options.entry_retry_backoff < 0:
+        raise InputError(
+            f"--entry_retry_backoff must be 0 or more, got {options.entry_retry_backoff}"
+        )
+    return LedgerConfig(
+        max_attempts=options.entry_max_attempts, backoff_s=options.entry_retry_backoff
+    )
+
+
+def max_text_chars(options: MarsadOptions) -> int:
+    if options.max_text_chars < 1:
+        raise InputError(f"--max_text_chars must be 1 or more, got {options.max_text_chars}")
+    return options.max_text_chars

@@ -26,7 +26,13 @@ from apache_beam.typehints import Any, Tuple
 from apache_beam.utils.timestamp import MAX_TIMESTAMP
 
 from marsad.feeds.sources import load_sources
-from pipeline.options import MarsadOptions, dedup_config, fetch_config, politeness_config
+from pipeline.options import (
+    MarsadOptions,
+    dedup_config,
+    fetch_config,
+    max_text_chars,
+    politeness_config,
+)
 from schemas.records import SourceFeed
 from schemas.tables import ARTICLES_PARTITION, ARTICLES_SCHEMA, FAILURES_PARTITION, FAILURES_SCHEMA
 from transforms.canonicalize import Canonicalize
@@ -124,7 +130,9 @@ def build_stream(
     pages, fetch_failures = (
         new_entries | "WindowForFetch" >> beam.WindowInto(fixed)
     ) | "FetchArticles" >> FetchArticles(run_id, config, politeness)
-    extracted, extract_failures = pages | "Extract" >> ExtractArticles(run_id, options.min_chars)
+    extracted, extract_failures = pages | "Extract" >> ExtractArticles(
+        run_id, options.min_chars, max_text_chars(options)
+    )
     clustered = (
         extracted | "GlobalForClusters" >> beam.WindowInto(window.GlobalWindows())
     ) | "ClusterDuplicates" >> StreamClusterDuplicates(dedup_config(options), ttl, stored)

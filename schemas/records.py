@@ -96,6 +96,7 @@ class Article:
     encoding_source: str = ""
     extraction_method: str = ""
     text_chars: int = 0
+    text_truncated: bool = False
     content_hash: str = ""
     cluster_id: str = ""
     is_duplicate: bool = False
@@ -137,6 +138,8 @@ class Failure:
     article_id: str = ""
     http_status: int | None = None
     attempts: int = 1
+    # What the failure ledger (state/entries.json) remembers the entry by.
+    entry_key: str = ""
     failed_at: datetime = field(default_factory=utc_now)
 
     @property

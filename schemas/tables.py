@@ -70,6 +70,11 @@ ARTICLE_FIELDS: list[tuple[str, pa.DataType, str]] = [
         "What produced text: trafilatura, feed_content or feed_summary.",
     ),
     ("text_chars", pa.int32(), "Length of text in characters."),
+    (
+        "text_truncated",
+        pa.bool_(),
+        "True when the extracted text was longer than --max_text_chars and was cut there.",
+    ),
     ("content_hash", pa.string(), "SHA-256 (32 hex) of the matching-normalised text."),
     ("cluster_id", pa.string(), "Duplicate cluster: article_id of the cluster's canonical row."),
     (
@@ -106,7 +111,13 @@ FAILURE_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("feed_url", pa.string(), "Feed the URL came from."),
     ("article_id", pa.string(), "Article id when known."),
     ("http_status", pa.int32(), "HTTP status when the failure is an HTTP response."),
-    ("attempts", pa.int32(), "How many attempts were made."),
+    ("attempts", pa.int32(), "How many attempts were made (within the run, or across runs)."),
+    (
+        "entry_key",
+        pa.string(),
+        "Key of the feed entry (or 'feed:' + feed URL) in the failure ledger "
+        "state/entries.json; empty for failures not tied to one entry.",
+    ),
     ("failed_at", _TS, "When the failure happened (UTC)."),
     ("run_id", pa.string(), "Run that recorded the failure."),
 ]

@@ -81,7 +81,7 @@ def memfs_runs(sample_site, tmp_path_factory):
     previous = os.getcwd()
     os.chdir(workdir)  # anything written with a relative local path would land here
     try:
-        common = ["--sources", sources, "--output", OUTPUT, "--allow-private-networks"]
+        common = ["--sources", sources, "--output", OUTPUT, "--allow_network", "127.77.0.0/24"]
         common += ["--min_interval", "0.05"]
         first = run_batch([*common, "--run_id", "run-1", "--warc"])
         articles_after_first = _parquet_rows(f"{OUTPUT}/articles/")
@@ -175,7 +175,7 @@ def test_memfs_stale_tmp_of_an_aborted_run_is_removed(sample_site, tmp_path):
     )
     leftover = f"{output}/_tmp/aborted-run/articles-x.parquet"
     MemoryFileSystem.write(leftover, b"half a file")
-    common = ["--sources", sources, "--output", output, "--allow-private-networks"]
+    common = ["--sources", sources, "--output", output, "--allow_network", "127.77.0.0/24"]
     run_batch([*common, "--min_interval", "0.05"])
     assert not FileSystems.exists(leftover)
 
@@ -188,7 +188,7 @@ def test_run_batch_refuses_an_output_held_by_a_live_run(sample_site, tmp_path):
         sources, Path(sample_site.write_sources(str(tmp_path / "s.yaml"))).read_bytes()
     )
     _write_lock(output, run_id="scheduled-run")
-    common = ["--sources", sources, "--output", output, "--allow-private-networks"]
+    common = ["--sources", sources, "--output", output, "--allow_network", "127.77.0.0/24"]
     try:
         run_batch([*common, "--min_interval", "0.05"])
     except OutputLockedError as refused:

@@ -63,7 +63,7 @@ def test_entry_without_link_is_a_problem_not_a_crash():
     )
     parsed = parse_feed(fetch_of(rss))
     assert [e.link for e in parsed.entries] == ["https://127.0.0.1:9/guid-as-link"]
-    assert [error.reason for error, _ in parsed.problems] == ["entry_no_link"]
+    assert [p.error.reason for p in parsed.problems] == ["entry_no_link"]
 
 
 def test_truncated_feed_is_malformed():
@@ -110,10 +110,76 @@ def test_json_feed():
     assert entry.link == "http://127.0.0.1:9/news/1"
     assert entry.published_at == datetime(2024, 1, 29, 5, 15, tzinfo=UTC)
     assert entry.authors == ["كاتب"] and entry.content == "<p>نص</p>"
-    assert [e.reason for e, _ in parsed.problems] == ["entry_no_link"]
+    assert [p.error.reason for p in parsed.problems] == ["entry_no_link"]
 
 
 def test_json_that_is_not_a_feed():
     with pytest.raises(FeedError) as caught:
         parse_feed(fetch_of(b'{"hello": "world"}', "application/json"))
     assert caught.value.reason == "not_a_feed"
+
+
+def _json_feed(items) -> bytes:
+    import json
+
+    return json.dumps(
+        {"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": items}
+    ).encode()
+
+
+def test_ill_typed_json_feed_items_fail_alone_and_the_rest_go_on():
+    # Issue #10.2: one item with a numeric title or url sank the whole feed.
+    good = {"id": "1", "url": "http://127.0.0.1:9/good", "title": "خبر"}
+    items = [
+        {"id": "2", "url": "http://127.0.0.1:9/n", "title": 12345},
+        good,
+        {"id": "3", "url": 42, "title": "رقم"},
+        "not an object",
+        {"id": 7, "url": "http://127.0.0.1:9/numeric-id", "title": "x"},  # 1.1: coerce ids
+        {"id": "4", "title": "no url"},
+    ]
+    parsed = parse_feed(fetch_of(_json_feed(items), "application/feed+json"))
+    assert [e.link for e in parsed.entries] == [
+        "http://127.0.0.1:9/good",
+        "http://127.0.0.1:9/numeric-id",
+    ]
+    assert parsed.entries[1].guid == "7"
+    reasons = [p.error.reason for p in parsed.problems]
+    assert reasons == ["entry_malformed", "entry_malformed", "entry_malformed", "entry_no_link"]
+    assert "title must be a string" in str(parsed.problems[0].error)
+    # Keys are stable across runs (they key the failure ledger) and distinct.
+    again = parse_feed(fetch_of(_json_feed(items), "application/feed+json"))
+    assert [p.key for p in again.problems] == [p.key for p in parsed.problems]
+    assert len({p.key for p in parsed.problems}) == 4
+
+
+def test_json_feed_with_non_list_items_is_one_feed_failure():
+    body = b'{"version": "https://jsonfeed.org/version/1", "items": {"a": 1}}'
+    with pytest.raises(FeedError) as caught:
+        parse_feed(fetch_of(body, "application/json"))
+    assert caught.value.reason == "feed_malformed"
+
+
+def test_a_bad_rss_entry_fails_alone(monkeypatch):
+    # feedparser hands out strings, so force one entry's field to break our code path
+    # the way an unforeseen value would: the other entries must still come out.
+    import marsad.feeds.parse as parse
+
+    real = parse._authors
+
+    def authors(entry):
+        if entry.get("title") == "boom":
+            raise ValueError("unexpected author structure")
+        return real(entry)
+
+    monkeypatch.setattr(parse, "_authors", authors)
+    body = (
+        '<rss version="2.0"><channel><title>t</title>'
+        "<item><title>one</title><link>http://127.0.0.1:9/1</link></item>"
+        "<item><title>boom</title><link>http://127.0.0.1:9/2</link></item>"
+        "<item><title>three</title><link>http://127.0.0.1:9/3</link></item>"
+        "</channel></rss>"
+    ).encode()
+    parsed = parse_feed(fetch_of(body))
+    assert [e.title for e in parsed.entries] == ["one", "three"]
+    assert [p.error.reason for p in parsed.problems] == ["entry_malformed"]

@@ -50,7 +50,7 @@ def run(tmp_path_factory):
         sources = root / "sources.yaml"
         sources.write_text(f"sources:\n  - name: Faults\n    feeds: [{site.base}/feed.xml]\n")
         common = [
-            "--sources", str(sources), "--output", str(root / "out"), "--allow-private-networks",
+            "--sources", str(sources), "--output", str(root / "out"), "--allow_host", "127.83.0.1",
             "--min_interval", "0", "--max_bytes", "1000000", "--read_timeout", "3",
             "--total_timeout", "5",
         ]  # fmt: skip

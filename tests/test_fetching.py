@@ -15,7 +15,7 @@ from marsad.fetch.http import FetchConfig, HttpClient
 from tests.faultsite import ARABIC_PARAGRAPHS, FaultSite
 
 FAST = FetchConfig(
-    allow_private_networks=True,
+    allow_networks=("127.81.0.0/24",),
     connect_timeout=2,
     read_timeout=2,
     total_timeout=5,
@@ -80,7 +80,9 @@ def test_dropped_connection(site, client):
 
 
 def test_slow_response_times_out(site):
-    client = HttpClient(FetchConfig(allow_private_networks=True, read_timeout=0.3, max_attempts=1))
+    client = HttpClient(
+        FetchConfig(allow_networks=("127.81.0.0/24",), read_timeout=0.3, max_attempts=1)
+    )
     error = reason_of(client, f"{site.base}/slow/1500/x")
     assert error.reason == "timeout"
 
@@ -188,7 +190,7 @@ def test_robots_fetch_failure_convention(robots, expected):
 def test_unreachable_robots_by_timeout():
     with FaultSite("127.81.0.9", robots="hang") as host:
         client = HttpClient(
-            FetchConfig(allow_private_networks=True, read_timeout=0.3, max_attempts=1)
+            FetchConfig(allow_networks=("127.81.0.0/24",), read_timeout=0.3, max_attempts=1)
         )
         fetcher = PoliteFetcher(client, PolitenessConfig(min_interval=0.0))
         ((_, result),) = list(fetcher.fetch_all([(f"{host.base}/page/x", "x", None)], "text/html"))

@@ -28,7 +28,7 @@ def runs(sample_site, tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     sources = sample_site.write_sources(str(root / "sources.yaml"))
     output = str(root / "out")
-    common = ["--sources", sources, "--output", output, "--allow-private-networks"]
+    common = ["--sources", sources, "--output", output, "--allow_network", "127.77.0.0/24"]
     common += ["--min_interval", "0.05"]
     first = run_batch([*common, "--run_id", "run-1"])
     articles_after_first = _read(output, "articles", ARTICLES_SCHEMA)

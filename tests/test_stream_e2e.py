@@ -23,7 +23,7 @@ def test_polls_write_each_published_article_once(tmp_path):
         manifest = run_stream(
             [
                 "--sources", sources, "--output", output, "--runner", "FnApiRunner",
-                "--allow-private-networks", "--min_interval", "0.01",
+                "--allow_network", "127.77.0.0/24", "--min_interval", "0.01",
                 "--poll_interval", "1.5", "--window_size", "1.5",
                 "--max_polls", str(most_articles + 1),
             ]

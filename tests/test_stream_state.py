@@ -237,7 +237,7 @@ def test_three_polls_new_items_repeats_and_a_lying_etag():
             stream = stream.add_elements([TimestampedValue(n, n * WINDOW + 1)])
             stream = stream.advance_watermark_to((n + 1) * WINDOW)
         stream = stream.advance_watermark_to_infinity()
-        config = FetchConfig(allow_private_networks=True, max_attempts=1)
+        config = FetchConfig(allow_hosts=("127.84.0.1",), max_attempts=1)
         with beam.Pipeline(options=streaming_options()) as p:
             links = (
                 p

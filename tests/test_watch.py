@@ -30,7 +30,7 @@ def test_watch_repeats_and_stops_cleanly_on_sigterm(sample_site, tmp_path):
     output = tmp_path / "out"
     command = [
         sys.executable, "-m", "pipeline.cli", "run", "--watch", "--interval", "1s",
-        "--sources", sources, "--output", str(output), "--allow-private-networks",
+        "--sources", sources, "--output", str(output), "--allow_network", "127.77.0.0/24",
         "--min_interval", "0.01",
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

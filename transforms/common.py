@@ -4,6 +4,7 @@ base that turns any exception into a failure row instead of losing the element.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from collections.abc import Iterable, Iterator
@@ -13,7 +14,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
-from marsad.errors import MarsadError
+from marsad.errors import MarsadError, bounded
 from schemas.records import Failure
 
 METRICS_NAMESPACE = "marsad"
@@ -25,31 +26,41 @@ def counter(stage: str, outcome: str) -> None:
     Metrics.counter(METRICS_NAMESPACE, f"{stage}.{outcome}").inc()
 
 
+_FAILURE_FIELDS = frozenset(f.name for f in dataclasses.fields(Failure))
+
+
 def failure_from_error(
-    error: BaseException, stage: str, url: str, run_id: str, **context: Any
+    error: BaseException, stage: str, url: str, run_id: str, /, **context: Any
 ) -> Failure:
+    """A failure row for ``error``; never raises, whatever ``context`` holds.
+
+    ``context`` (a stage's ``describe()``) fills the fields the error leaves open;
+    what the error itself knows (its reason, message, HTTP status, attempts) wins.
+    Keys that are not failure fields are ignored rather than crashing the run.
+    """
+    fields: dict[str, Any] = {k: v for k, v in context.items() if k in _FAILURE_FIELDS}
     if isinstance(error, MarsadError):
-        return Failure(
-            stage=stage,
-            reason=error.reason,
-            message=str(error),
-            url=url,
-            run_id=run_id,
-            http_status=error.http_status,
-            attempts=error.attempts,
-            **context,
-        )
-    # Not ours: a bug or an unforeseen library error. Keep the element and the
-    # last traceback line so the row is actionable.
-    last = traceback.format_exception_only(type(error), error)[-1].strip()
-    return Failure(
-        stage=stage,
-        reason="internal_error",
-        message=f"unexpected {type(error).__name__} (please report): {last[:500]}",
-        url=url,
-        run_id=run_id,
-        **context,
-    )
+        own: dict[str, Any] = {
+            "reason": error.reason,
+            "message": bounded(error),
+            "attempts": error.attempts,
+        }
+        if error.http_status is not None:
+            own["http_status"] = error.http_status
+    else:
+        # Not ours: a bug or an unforeseen library error. Keep the element and the
+        # last traceback line so the row is actionable.
+        last = traceback.format_exception_only(type(error), error)[-1].strip()
+        own = {
+            "reason": "internal_error",
+            "message": f"unexpected {type(error).__name__} (please report): {bounded(last, 500)}",
+        }
+    fields.update(own)
+    fields.update(stage=stage, url=str(url or ""), run_id=run_id)
+    try:
+        return Failure(**fields)
+    except Exception:  # a context value of the wrong kind: keep what is certain
+        return Failure(**{k: fields[k] for k in ("stage", "reason", "message", "url", "run_id")})
 
 
 class StageDoFn(beam.DoFn):
@@ -75,14 +86,21 @@ class StageDoFn(beam.DoFn):
     def handle(self, element: Any) -> Iterable[Any]:
         raise NotImplementedError
 
+    def failure_for(self, element: Any, error: BaseException) -> Failure:
+        """The failure row of ``element``; a ``describe`` that itself breaks costs context only."""
+        try:
+            url, context = self.describe(element)
+        except Exception:
+            url, context = "", {}
+        return failure_from_error(error, self.stage, url, self.run_id, **context)
+
     def process(self, element: Any) -> Iterator[Any]:
         counter(self.stage, "in")
         started = time.perf_counter()
         try:
             outputs = list(self.handle(element))
         except Exception as error:  # every failure becomes a row, whatever raised it
-            url, context = self.describe(element)
-            failure = failure_from_error(error, self.stage, url, self.run_id, **context)
+            failure = self.failure_for(element, error)
             counter(self.stage, f"failed.{failure.reason}")
             yield pvalue.TaggedOutput(FAILURES, failure)
         else:

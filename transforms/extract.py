@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from marsad.text.extract import DEFAULT_MIN_CHARS, choose_text, extract_with_trafilatura
+from marsad.text.extract import (
+    DEFAULT_MAX_TEXT_CHARS,
+    DEFAULT_MIN_CHARS,
+    cap_text,
+    choose_date,
+    choose_text,
+    extract_with_trafilatura,
+    plausible_date,
+)
 from marsad.text.normalize import content_hash
 from schemas.records import Article
 from transforms.common import StageDoFn, apply_stage, counter
 
 
-def extract_article(article: Article, min_chars: int = DEFAULT_MIN_CHARS) -> Article:
-    """Fill text and metadata of ``article`` from its page and its feed entry."""
+def extract_article(
+    article: Article,
+    min_chars: int = DEFAULT_MIN_CHARS,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+) -> Article:
+    """Fill text and metadata of ``article`` from its page and its feed entry.
+
+    The publication date is the feed's, else the page's, else the fetch time; a date
+    outside [1990-01-01, fetch time + 1 day] is skipped for the next source, and
+    ``published_from`` names the one used.
+    """
     page = extract_with_trafilatura(article.html, article.final_url or article.url)
     chosen = choose_text(
         page,
@@ -19,14 +36,18 @@ def extract_article(article: Article, min_chars: int = DEFAULT_MIN_CHARS) -> Art
         article.summary,
         min_chars=min_chars,
     )
-    published_at, published_from = article.published_at, article.published_from
-    if published_at is None:
-        if chosen.page_date is not None:
-            published_at, published_from = chosen.page_date, "page"
-        else:
-            published_at, published_from = article.fetched_at, "fetched"
+    feed_date = article.published_at if article.published_from == "feed" else None
+    published_at, published_from = choose_date(
+        [(feed_date, "feed"), (chosen.page_date, "page")], article.fetched_at
+    )
+    updated_at = (
+        article.updated_at if plausible_date(article.updated_at, article.fetched_at) else None
+    )
+    text, truncated = cap_text(chosen.text, max_text_chars)
     return article.replace(
-        text=chosen.text,
+        text=text,
+        text_truncated=truncated,
+        updated_at=updated_at,
         title=chosen.title or article.title,
         authors=chosen.authors or article.authors,
         sitename=chosen.sitename,
@@ -35,8 +56,8 @@ def extract_article(article: Article, min_chars: int = DEFAULT_MIN_CHARS) -> Art
         published_at=published_at,
         published_from=published_from,
         extraction_method=chosen.method,
-        text_chars=len(chosen.text),
-        content_hash=content_hash(chosen.text),
+        text_chars=len(text),
+        content_hash=content_hash(text),
         html="",
         feed_content="",
     )
@@ -45,9 +66,12 @@ def extract_article(article: Article, min_chars: int = DEFAULT_MIN_CHARS) -> Art
 class ExtractFn(StageDoFn):
     stage = "extract"
 
-    def __init__(self, run_id: str, min_chars: int) -> None:
+    def __init__(
+        self, run_id: str, min_chars: int, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+    ) -> None:
         super().__init__(run_id)
         self.min_chars = min_chars
+        self.max_text_chars = max_text_chars
 
     def describe(self, article: Article):
         return article.final_url or article.url, {
@@ -58,18 +82,28 @@ class ExtractFn(StageDoFn):
         }
 
     def handle(self, article: Article):
-        extracted = extract_article(article, self.min_chars)
+        extracted = extract_article(article, self.min_chars, self.max_text_chars)
         counter(self.stage, f"method.{extracted.extraction_method}")
+        if extracted.text_truncated:
+            counter(self.stage, "text_truncated")
         yield extracted
 
 
 class ExtractArticles(beam.PTransform):
     """Extract body text; ``extraction_empty`` failures when neither page nor feed has text."""
 
-    def __init__(self, run_id: str, min_chars: int = DEFAULT_MIN_CHARS) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        min_chars: int = DEFAULT_MIN_CHARS,
+        max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+    ) -> None:
         super().__init__()
         self.run_id = run_id
         self.min_chars = min_chars
+        self.max_text_chars = max_text_chars
 
     def expand(self, articles):
-        return apply_stage(articles, "Extract", ExtractFn(self.run_id, self.min_chars))
+        return apply_stage(
+            articles, "Extract", ExtractFn(self.run_id, self.min_chars, self.max_text_chars)
+        )

@@ -8,6 +8,7 @@ from marsad.errors import FetchError
 from marsad.fetch.crawl import PolitenessConfig
 from marsad.fetch.encoding import decode_document
 from marsad.fetch.http import FetchConfig, HttpResponse
+from marsad.fetch.sniff import binary_kind
 from schemas.records import Article, FeedEntry
 from transforms.common import counter
 from transforms.polite import FetchPolitely, PoliteFetchFn
@@ -38,10 +39,20 @@ def article_from_entry(entry: FeedEntry, run_id: str) -> Article:
 
 
 def check_article_type(response: HttpResponse) -> None:
+    """An HTML page by its declared type *and* its first bytes (binaries served as HTML)."""
     media_type = response.content_type.split(";")[0].strip().lower()
     if media_type and not media_type.startswith(_HTML_TYPES):
         raise FetchError(
             f"{response.final_url} is {media_type!r}, not an HTML page",
+            reason="unsupported_content_type",
+            http_status=response.status,
+            attempts=response.attempts,
+        )
+    sniffed = binary_kind(response.body)
+    if sniffed is not None:
+        raise FetchError(
+            f"{response.final_url} is served as {media_type or 'untyped'} but its bytes are "
+            f"{sniffed}, not an HTML page",
             reason="unsupported_content_type",
             http_status=response.status,
             attempts=response.attempts,

@@ -17,16 +17,17 @@ class ParseFeedFn(StageDoFn):
 
     def handle(self, fetch: FeedFetch):
         parsed = parse_feed(fetch)
-        for error, url in parsed.problems:
+        for problem in parsed.problems:
             counter(self.stage, "entries")
             yield Failure(
                 stage=self.stage,
-                reason=error.reason,
-                message=str(error),
-                url=url,
+                reason=problem.error.reason,
+                message=str(problem.error),
+                url=problem.url,
                 run_id=self.run_id,
                 source=fetch.feed.source,
                 feed_url=fetch.feed.feed_url,
+                entry_key=problem.key,
             )
         for entry in parsed.entries:
             counter(self.stage, "entries")

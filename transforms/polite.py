@@ -95,7 +95,12 @@ class PoliteFetchFn(beam.DoFn):
         requests = []
         for element in elements:
             counter(self.stage, "in")
-            requests.append((self.url_of(element), element, self.headers_for(element, side)))
+            try:
+                requests.append((self.url_of(element), element, self.headers_for(element, side)))
+            except Exception as error:  # never lose the element: it becomes its failure row
+                failure = self._failure(element, error)
+                counter(failure.stage, f"failed.{failure.reason}")
+                yield pvalue.TaggedOutput(FAILURES, failure)
         started = time.perf_counter()
         for element, result in self.fetcher.fetch_all(requests, self.accept):
             outputs: list[Any]
@@ -124,9 +129,19 @@ class PoliteFetchFn(beam.DoFn):
             self._ms.update(int(elapsed_ms / len(elements)))
 
     def _failure(self, element: Any, error: BaseException) -> Failure:
-        return failure_from_error(
-            error, self.stage, self.url_of(element), self.run_id, **self.describe(element)
-        )
+        try:
+            url, context = self.url_of(element), self.describe(element)
+        except Exception:  # a broken element still gets its row
+            url, context = "", {}
+        return failure_from_error(error, self.stage, url, self.run_id, **context)
+
+
+def _safe_host(url_of, element: Any) -> str:
+    """Host to group by; an element whose URL cannot be read fails later, in the fetch step."""
+    try:
+        return host_of(url_of(element))
+    except Exception:
+        return ""
 
 
 class FetchPolitely(beam.PTransform):
@@ -143,7 +158,7 @@ class FetchPolitely(beam.PTransform):
         batched = (
             pcoll
             | "KeyByHost"
-            >> beam.Map(lambda e: (host_of(url_of(e)), e)).with_output_types(Tuple[str, Any])
+            >> beam.Map(lambda e: (_safe_host(url_of, e), e)).with_output_types(Tuple[str, Any])
             | "GroupByHost" >> beam.GroupByKey()
             | "BatchHosts"
             >> beam.BatchElements(

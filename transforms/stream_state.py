@@ -32,7 +32,7 @@ from marsad.feeds.parse import parse_feed
 from marsad.fetch.crawl import PoliteFetcher, PolitenessConfig
 from marsad.fetch.feedstate import FeedState, body_sha256, conditional_headers
 from marsad.fetch.http import FetchConfig, HttpClient
-from schemas.records import FeedFetch, SourceFeed
+from schemas.records import Failure, FeedFetch, SourceFeed
 from transforms.common import FAILURES, counter, failure_from_error
 from transforms.fetch_feeds import FEED_ACCEPT, check_feed_type
 
@@ -117,7 +117,26 @@ class PollFeedFn(beam.DoFn):
             )
         )
         already = set(listed_state.read() or ())
-        listed_state.write(sorted({entry_key(e) for e in parsed.entries}))
+        listed_state.write(
+            sorted({entry_key(e) for e in parsed.entries} | {p.key for p in parsed.problems})
+        )
+        for problem in parsed.problems:  # a bad entry is a failure row here too, once
+            counter("parse_feeds", "entries")
+            if problem.key in already:
+                counter("parse_feeds", "already_listed")
+                continue
+            failure = Failure(
+                stage="parse_feeds",
+                reason=problem.error.reason,
+                message=str(problem.error),
+                url=problem.url,
+                run_id=self.run_id,
+                source=feed.source,
+                feed_url=feed.feed_url,
+                entry_key=problem.key,
+            )
+            counter("parse_feeds", f"failed.{failure.reason}")
+            yield pvalue.TaggedOutput(FAILURES, failure)
         for entry in parsed.entries:
             counter("parse_feeds", "entries")
             if entry_key(entry) in already:

@@ -16,8 +16,9 @@ from urllib.parse import urljoin
 
 import feedparser
 
-from marsad.errors import EntryError, FeedError
+from marsad.errors import EntryError, FeedError, bounded
 from marsad.fetch.encoding import recode_as_utf8
+from marsad.fetch.ledger import entry_key
 from marsad.text.htmltext import html_to_text
 from schemas.records import FeedEntry, FeedFetch
 
@@ -29,11 +30,42 @@ _HARMLESS_BOZO = (
 
 
 @dataclass
+class EntryProblem:
+    """An entry that cannot become a ``FeedEntry``: it ends as its own failure row."""
+
+    error: EntryError
+    url: str  # the entry's link when it has one, else ``<feed>#entry-<n>``
+    key: str  # stable across runs (feed + guid/link/title), for the failure ledger
+
+
+@dataclass
 class ParsedFeed:
     entries: list[FeedEntry]
-    problems: list[tuple[EntryError, str]]  # (error, url or guid of the entry)
+    problems: list[EntryProblem]
     version: str
     bozo_reason: str = ""
+
+
+def _problem(
+    fetch: FeedFetch, position: int, reason: str, what: str, identity: str = ""
+) -> EntryProblem:
+    feed_url = fetch.feed.feed_url
+    return EntryProblem(
+        error=EntryError(
+            bounded(f"entry #{position + 1} of {feed_url}: {what}", 500), reason=reason
+        ),
+        url=f"{feed_url}#entry-{position + 1}",
+        key=entry_key(feed_url, identity or f"#{position + 1}"),
+    )
+
+
+def _text(value: object, field_name: str) -> str:
+    """A string field of a JSON Feed item; anything else makes the item malformed."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(f"{field_name} must be a string, got {type(value).__name__}")
+    return value
 
 
 def _to_datetime(value: object) -> datetime | None:
@@ -101,43 +133,80 @@ def parse_json_feed(fetch: FeedFetch) -> ParsedFeed:
             reason="not_a_feed",
             http_status=fetch.status,
         )
-    base = document.get("home_page_url") or fetch.final_url
-    feed_authors = [a.get("name", "") for a in document.get("authors", []) if isinstance(a, dict)]
-    entries, problems = [], []
-    for position, item in enumerate(document.get("items") or []):
-        if not isinstance(item, dict):
-            continue
-        link = item.get("url") or item.get("external_url") or ""
-        if not link and str(item.get("id", "")).startswith(("http://", "https://")):
-            link = item["id"]
-        if not link:
-            problems.append(
-                (
-                    EntryError(
-                        f"item {item.get('id') or position + 1!r} of {fetch.feed.feed_url} has no url",
-                        reason="entry_no_link",
-                    ),
-                    f"{fetch.feed.feed_url}#entry-{position + 1}",
+    home = document.get("home_page_url")
+    base = home if isinstance(home, str) and home else fetch.final_url
+    raw_authors = document.get("authors")
+    feed_authors = [
+        a["name"]
+        for a in (raw_authors if isinstance(raw_authors, list) else [])
+        if isinstance(a, dict) and isinstance(a.get("name"), str)
+    ]
+    items = document.get("items")
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        raise FeedError(
+            f"{fetch.feed.feed_url}: JSON Feed 'items' is a {type(items).__name__}, not a list",
+            reason="feed_malformed",
+            http_status=fetch.status,
+        )
+    language = document.get("language")
+    language = language[:2] if isinstance(language, str) else ""
+    entries: list[FeedEntry] = []
+    problems: list[EntryProblem] = []
+    for position, item in enumerate(items):
+        identity = ""
+        try:
+            if not isinstance(item, dict):
+                raise TypeError(f"item is a {type(item).__name__}, not an object")
+            # JSON Feed 1.1: a numeric id must be coerced to a string.
+            raw_id = item.get("id")
+            guid = str(raw_id) if isinstance(raw_id, (str, int, float)) else ""
+            identity = guid
+            link = _text(item.get("url"), "url") or _text(item.get("external_url"), "external_url")
+            if not link and guid.startswith(("http://", "https://")):
+                link = guid
+            identity = guid or link or str(item.get("title", ""))[:200]
+            if not link:
+                problems.append(
+                    _problem(
+                        fetch, position, "entry_no_link", f"item {guid or '#'} has no url", identity
+                    )
+                )
+                continue
+            item_authors = item.get("authors")
+            authors = [
+                a["name"]
+                for a in (item_authors if isinstance(item_authors, list) else [])
+                if isinstance(a, dict) and isinstance(a.get("name"), str)
+            ]
+            entries.append(
+                FeedEntry(
+                    source=fetch.feed.source,
+                    feed_url=fetch.feed.feed_url,
+                    link=urljoin(base, link.strip()),
+                    guid=guid,
+                    title=html_to_text(_text(item.get("title"), "title")),
+                    summary=html_to_text(_text(item.get("summary"), "summary")),
+                    content=_text(item.get("content_html"), "content_html")
+                    or html.escape(_text(item.get("content_text"), "content_text")),
+                    authors=[a for a in authors or feed_authors if a],
+                    published_at=_iso_datetime(item.get("date_published")),
+                    updated_at=_iso_datetime(item.get("date_modified")),
+                    language=fetch.feed.language or language,
+                    country=fetch.feed.country,
                 )
             )
-            continue
-        authors = [a.get("name", "") for a in item.get("authors", []) if isinstance(a, dict)]
-        entries.append(
-            FeedEntry(
-                source=fetch.feed.source,
-                feed_url=fetch.feed.feed_url,
-                link=urljoin(base, link),
-                guid=str(item.get("id", "")),
-                title=html_to_text(item.get("title", "")),
-                summary=html_to_text(item.get("summary", "")),
-                content=item.get("content_html") or html.escape(item.get("content_text", "")),
-                authors=[a for a in authors or feed_authors if a],
-                published_at=_iso_datetime(item.get("date_published")),
-                updated_at=_iso_datetime(item.get("date_modified")),
-                language=fetch.feed.language or str(document.get("language", ""))[:2],
-                country=fetch.feed.country,
+        except Exception as exc:  # one bad item is its own failure; the rest go on
+            problems.append(
+                _problem(
+                    fetch,
+                    position,
+                    "entry_malformed",
+                    f"malformed item: {type(exc).__name__}: {exc}",
+                    identity or repr(item)[:200],
+                )
             )
-        )
     return ParsedFeed(entries=entries, problems=problems, version="json")
 
 
@@ -174,38 +243,47 @@ def parse_feed(fetch: FeedFetch) -> ParsedFeed:
             )
     feed_language = (parsed.feed.get("language") or "").split("-")[0].lower()
     entries: list[FeedEntry] = []
-    problems: list[tuple[EntryError, str]] = []
+    problems: list[EntryProblem] = []
     for position, item in enumerate(parsed.entries):
-        link = _entry_link(item)
-        title = html_to_text(item.get("title", ""))
-        if not link:
-            label = item.get("id") or title or f"entry #{position + 1}"
-            problems.append(
-                (
-                    EntryError(
-                        f"entry {label!r} of {fetch.feed.feed_url} has no link",
-                        reason="entry_no_link",
-                    ),
-                    f"{fetch.feed.feed_url}#entry-{position + 1}",
+        identity = ""
+        try:
+            link = _entry_link(item)
+            title = html_to_text(item.get("title", ""))
+            identity = (item.get("id") or "") or link or title
+            if not link:
+                label = item.get("id") or title or f"entry #{position + 1}"
+                problems.append(
+                    _problem(
+                        fetch, position, "entry_no_link", f"entry {label!r} has no link", identity
+                    )
+                )
+                continue
+            entries.append(
+                FeedEntry(
+                    source=fetch.feed.source,
+                    feed_url=fetch.feed.feed_url,
+                    link=link.strip(),
+                    guid=(item.get("id") or "").strip(),
+                    title=title,
+                    summary=html_to_text(item.get("summary", "")),
+                    content=_content_html(item),
+                    authors=_authors(item),
+                    published_at=_to_datetime(dict.get(item, "published_parsed")),
+                    updated_at=_to_datetime(dict.get(item, "updated_parsed")),
+                    language=fetch.feed.language or feed_language,
+                    country=fetch.feed.country,
                 )
             )
-            continue
-        entries.append(
-            FeedEntry(
-                source=fetch.feed.source,
-                feed_url=fetch.feed.feed_url,
-                link=link.strip(),
-                guid=(item.get("id") or "").strip(),
-                title=title,
-                summary=html_to_text(item.get("summary", "")),
-                content=_content_html(item),
-                authors=_authors(item),
-                published_at=_to_datetime(dict.get(item, "published_parsed")),
-                updated_at=_to_datetime(dict.get(item, "updated_parsed")),
-                language=fetch.feed.language or feed_language,
-                country=fetch.feed.country,
+        except Exception as exc:  # one bad entry is its own failure; the rest go on
+            problems.append(
+                _problem(
+                    fetch,
+                    position,
+                    "entry_malformed",
+                    f"malformed entry: {type(exc).__name__}: {exc}",
+                    str(identity),
+                )
             )
-        )
     return ParsedFeed(
         entries=entries,
         problems=problems,

@@ -15,7 +15,16 @@ import json
 from dataclasses import asdict, dataclass
 
 RETRYABLE_REASONS = frozenset(
-    {"timeout", "connection_error", "dns_error", "robots_unavailable", "internal_error", "http_429"}
+    {
+        "timeout",
+        "connection_error",
+        "truncated_response",
+        "dns_error",
+        "robots_unavailable",
+        "internal_error",
+        "http_429",
+        "http_408",
+    }
 )
 
 

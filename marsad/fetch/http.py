@@ -20,7 +20,8 @@ import urllib3
 
 from marsad import __version__
 from marsad.errors import FetchError
-from marsad.fetch.netguard import AddressGuard, guarded_pool_classes
+from marsad.fetch.deadline import WATCHDOG, Attempt
+from marsad.fetch.netguard import AddressGuard, TruncatedHeadersError, guarded_pool_classes
 
 USER_AGENT = f"marsad/{__version__} (+https://github.com/marsad-news/marsad; news research crawler)"
 ALLOWED_SCHEMES = ("http", "https")
@@ -42,7 +43,9 @@ class FetchConfig:
     backoff_max: float = 30.0
     user_agent: str = USER_AGENT
     robots_agent: str = "marsad"
-    allow_private_networks: bool = False
+    # --allow_host HOST[:PORT] and --allow_network CIDR: internal places the user named.
+    allow_hosts: tuple[str, ...] = ()
+    allow_networks: tuple[str, ...] = ()
 
 
 @dataclass
@@ -84,14 +87,16 @@ class _GuardedAdapter(requests.adapters.HTTPAdapter):
 
 
 class HttpClient:
-    """``guard`` decides which addresses may be dialled (default: public only,
-    unless ``config.allow_private_networks``); tests inject a resolver through it."""
+    """``guard`` decides which addresses may be dialled (default: public ones plus
+    ``config.allow_hosts``/``allow_networks``); tests inject a resolver through it."""
 
     def __init__(
         self, config: FetchConfig | None = None, guard: AddressGuard | None = None
     ) -> None:
         self.config = config or FetchConfig()
-        self.guard = guard or AddressGuard(allow_private=self.config.allow_private_networks)
+        self.guard = guard or AddressGuard.from_options(
+            self.config.allow_hosts, self.config.allow_networks
+        )
         self.session = requests.Session()
         # Proxies and .netrc from the environment would bypass the address guard.
         self.session.trust_env = False
@@ -118,7 +123,11 @@ class HttpClient:
             try:
                 response = self._fetch_once(url, accept, headers or {})
             except FetchError as exc:
-                retryable = exc.reason in ("timeout", "connection_error")
+                # A spent total deadline is the server's pace, not a blip: retrying now
+                # would hold the URL (and the run) for attempts x deadline. Later runs retry.
+                retryable = exc.reason in ("timeout", "connection_error") and not getattr(
+                    exc, "deadline_exceeded", False
+                )
                 if not retryable or attempts >= self.config.max_attempts:
                     exc.attempts = attempts
                     raise
@@ -166,11 +175,36 @@ class HttpClient:
         )
 
     def _request(self, url: str, accept: str, headers: dict[str, str]) -> HttpResponse:
+        """One request under a wall-clock deadline of ``total_timeout``, headers included."""
+        with WATCHDOG.attempt(self.config.total_timeout) as attempt:
+            try:
+                return self._request_within(url, accept, headers, attempt)
+            except FetchError:
+                # Whatever broke after the watchdog fired was cut by it, not by the server.
+                if attempt.expired:
+                    raise self._deadline_error(url) from None
+                raise
+
+    def _deadline_error(self, url: str) -> FetchError:
+        error = FetchError(
+            f"{url} took longer than {self.config.total_timeout}s in all (--total_timeout)",
+            reason="timeout",
+        )
+        error.deadline_exceeded = True  # type: ignore[attr-defined]
+        return error
+
+    def _request_within(
+        self, url: str, accept: str, headers: dict[str, str], attempt: Attempt
+    ) -> HttpResponse:
+        remaining = max(0.001, attempt.remaining())
         try:
             response = self.session.get(
                 url,
                 headers={"Accept": accept, **headers},
-                timeout=(self.config.connect_timeout, self.config.read_timeout),
+                timeout=(
+                    min(self.config.connect_timeout, remaining),
+                    min(self.config.read_timeout, remaining),
+                ),
                 allow_redirects=False,
                 stream=True,
             )
@@ -179,8 +213,15 @@ class HttpClient:
         except requests.exceptions.InvalidURL as exc:
             raise FetchError(f"invalid URL {url}: {exc}", reason="invalid_url") from exc
         except requests.exceptions.RequestException as exc:
+            if attempt.expired:
+                raise self._deadline_error(url) from exc
             if _caused_by(exc, urllib3.exceptions.NameResolutionError):
                 raise FetchError(f"cannot resolve the host of {url}", reason="dns_error") from exc
+            if _caused_by(exc, TruncatedHeadersError):
+                raise FetchError(
+                    f"{url}: the connection closed inside the response headers",
+                    reason="truncated_response",
+                ) from exc
             raise FetchError(
                 f"could not connect to {url}: {exc.__class__.__name__}", reason="connection_error"
             ) from exc
@@ -188,6 +229,8 @@ class HttpClient:
             body = self._read_capped(response, url)
         finally:
             response.close()
+        if attempt.expired:
+            raise self._deadline_error(url)
         lowered = {key.lower(): value for key, value in response.headers.items()}
         return HttpResponse(
             url=url, final_url=url, status=response.status_code, headers=lowered, body=body
@@ -204,30 +247,31 @@ class HttpClient:
             and "content-encoding" not in response.headers
         ):
             raise FetchError(
-                f"{url} declares {int(declared)} bytes, over the {limit}-byte limit (--max-bytes)",
+                f"{url} declares {int(declared)} bytes, over the {limit}-byte limit (--max_bytes)",
                 reason="too_large",
                 http_status=response.status_code,
             )
         chunks: list[bytes] = []
         total = 0
-        deadline = time.monotonic() + self.config.total_timeout
         try:
             for chunk in response.raw.stream(64 * 1024, decode_content=True):
-                if time.monotonic() > deadline:
-                    raise FetchError(
-                        f"{url} took longer than {self.config.total_timeout}s (--total_timeout)",
-                        reason="timeout",
-                    )
                 total += len(chunk)
                 if total > limit:
                     raise FetchError(
-                        f"{url} body exceeds the {limit}-byte limit (--max-bytes)",
+                        f"{url} body exceeds the {limit}-byte limit (--max_bytes)",
                         reason="too_large",
                         http_status=response.status_code,
                     )
                 chunks.append(chunk)
         except (urllib3.exceptions.ReadTimeoutError, requests.exceptions.Timeout) as exc:
             raise FetchError(f"timed out reading {url}", reason="timeout") from exc
+        except urllib3.exceptions.ProtocolError as exc:
+            raise FetchError(
+                f"{url}: the connection broke before the body was complete "
+                f"({exc.__class__.__name__})",
+                reason="truncated_response",
+                http_status=response.status_code,
+            ) from exc
         except urllib3.exceptions.HTTPError as exc:
             raise FetchError(
                 f"connection broke while reading {url}: {exc.__class__.__name__}",

@@ -1,5 +1,13 @@
 """SSRF guard: refuse to connect to loopback, private, link-local, multicast or
-reserved addresses unless explicitly allowed.
+reserved addresses unless the user named them.
+
+Allowances are narrow on purpose: ``--allow_host HOST[:PORT]`` lets one host
+name (or literal address) through, ``--allow_network CIDR`` one network. There is
+no switch that turns the guard off. Link-local addresses and cloud metadata
+endpoints (169.254.0.0/16, fe80::/10, fd00:ec2::254, ``metadata.google.internal``)
+stay refused even inside a broad allowance such as ``10.0.0.0/8`` or ``::/0``: only
+an allowance that names them exactly (the address, a network inside the
+link-local range, or the metadata host name) lets them through.
 
 The check runs inside the HTTP connection itself, after DNS resolution and on
 the address actually connected to, so it covers every redirect hop, odd host
@@ -10,6 +18,7 @@ connection (rebinding). Only addresses that pass are dialled.
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import socket
 from collections.abc import Callable
@@ -20,6 +29,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from marsad.errors import FetchError
+from marsad.fetch.deadline import WATCHDOG
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -86,36 +96,190 @@ class BlockedAddressError(FetchError):
     reason = "blocked_address"
 
 
+# Where cloud instance credentials live: never reached through a broad allowance.
+_LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
+_METADATA_ADDRESSES = frozenset({ipaddress.ip_address("fd00:ec2::254")})
+METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.goog", "metadata"})
+
+
+def _normal_host(host: str) -> str:
+    return host.strip().strip("[]").rstrip(".").lower()
+
+
+def is_sensitive(address: str) -> bool:
+    """Link-local or a cloud metadata address: refused unless named exactly."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip in _METADATA_ADDRESSES or any(
+        ip in net for net in _LINK_LOCAL if ip.version == net.version
+    )
+
+
+@dataclass(frozen=True)
+class HostAllowance:
+    """``--allow_host HOST[:PORT]``: a host name or literal address, optionally one port."""
+
+    host: str
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> HostAllowance:
+        text = text.strip()
+        if not text:
+            raise ValueError("empty --allow_host value")
+        host, port = text, None
+        if text.startswith("["):  # [v6]:port
+            inside, _, rest = text[1:].partition("]")
+            host = inside
+            if rest.startswith(":") and rest[1:]:
+                port = rest[1:]
+        elif text.count(":") == 1:
+            host, port = text.split(":")
+        if port is not None and (not str(port).isdigit() or not 0 < int(port) < 65536):
+            raise ValueError(f"--allow_host {text!r}: port must be 1-65535")
+        if not host or "/" in host:
+            raise ValueError(f"--allow_host {text!r}: expected HOST or HOST:PORT")
+        return cls(_normal_host(host), int(port) if port is not None else None)
+
+    def matches(self, host: str, port: int) -> bool:
+        if self.port is not None and self.port != port:
+            return False
+        if _normal_host(host) == self.host:
+            return True
+        literal, named = literal_host_address(host), literal_host_address(self.host)
+        return literal is not None and literal == named
+
+
+def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError as exc:
+        raise ValueError(f"--allow_network {text!r} is not a CIDR network: {exc}") from exc
+
+
+def _names_sensitive(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    """True when ``network`` lies inside link-local space or is a metadata address itself."""
+    if network.num_addresses == 1 and network.network_address in _METADATA_ADDRESSES:
+        return True
+    return any(
+        network.version == ll.version and network.subnet_of(ll)  # type: ignore[arg-type]
+        for ll in _LINK_LOCAL
+    )
+
+
 @dataclass(frozen=True)
 class AddressGuard:
-    """Which addresses connections may reach. ``allow_private`` turns the guard off."""
+    """Which addresses connections may reach: public ones, plus what the user named.
 
-    allow_private: bool = False
+    ``hosts`` (``--allow_host``) let a host's resolved addresses through; ``networks``
+    (``--allow_network``) let addresses inside them through. Sensitive addresses
+    (link-local, metadata) pass only an allowance naming them exactly.
+    """
+
+    hosts: tuple[HostAllowance, ...] = ()
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     resolver: Resolver = system_resolver
-    # Addresses treated as public even if internal (tests; a known intranet feed host).
-    exempt: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_options(
+        cls, hosts: tuple[str, ...] | list[str] = (), networks: tuple[str, ...] | list[str] = ()
+    ) -> AddressGuard:
+        return cls(
+            hosts=tuple(HostAllowance.parse(h) for h in hosts),
+            networks=tuple(parse_network(n) for n in networks),
+        )
+
+    def _verdict(self, host: str, port: int, address: str) -> str | None:
+        """None when ``address`` (of ``host``) may be dialled, else why not."""
+        name = _normal_host(host)
+        host_allowed = any(allowance.matches(host, port) for allowance in self.hosts)
+        sensitive = is_sensitive(address) or name in METADATA_HOSTS
+        ip = ipaddress.ip_address(address.split("%")[0])
+        in_network = [n for n in self.networks if ip.version == n.version and ip in n]
+        if sensitive:
+            named_host = host_allowed and (
+                name in METADATA_HOSTS or literal_host_address(host) is not None
+            )
+            if named_host or any(_names_sensitive(n) for n in in_network):
+                return None
+            return "link_local/metadata (allowed only when named exactly)"
+        if host_allowed or in_network:
+            return None
+        return classify_address(address)
 
     def allowed_addresses(self, host: str, port: int) -> list[str]:
         """Addresses of ``host`` that may be dialled; raises BlockedAddressError if none."""
         literal = literal_host_address(host)
         addresses = [literal] if literal else self.resolver(host, port)
-        if self.allow_private:
-            return addresses
         allowed, refused = [], []
         for address in addresses:
-            reason = None if address in self.exempt else classify_address(address)
-            (refused if reason else allowed).append((address, reason))
+            reason = self._verdict(host, port, address)
+            if reason:
+                refused.append((address, reason))
+            else:
+                allowed.append(address)
         if not allowed:
             detail = ", ".join(f"{a} is {r}" for a, r in refused) or "no address"
             raise BlockedAddressError(
                 f"refusing to fetch {host}: {detail}. Internal addresses are blocked by default; "
-                "pass --allow-private-networks to fetch them (demo, tests, intranet feeds).",
+                "name the host with --allow_host HOST[:PORT] or its network with "
+                "--allow_network CIDR to fetch it (demo, tests, intranet feeds).",
             )
-        return [address for address, _ in allowed]
+        return allowed
+
+
+class TruncatedHeadersError(http.client.HTTPException):
+    """The header block ended (connection closed) before its closing blank line."""
+
+
+class _LastLine:
+    """Wraps the response stream while headers are read, remembering the last line."""
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
+        self.last = b"\r\n"
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self.raw.readline(limit)
+        self.last = line
+        return line
+
+    def __getattr__(self, name: str):
+        return getattr(self.raw, name)
+
+
+class CheckedHeadersResponse(http.client.HTTPResponse):
+    """http.client takes EOF inside the header block for its end; a cut-off header
+    block (a server dying, or our deadline shutting the socket) must not read as a
+    complete response."""
+
+    def begin(self) -> None:
+        if self.headers is not None:
+            return
+        raw = self.fp
+        recorder = _LastLine(raw)
+        self.fp = recorder
+        try:
+            super().begin()
+        finally:
+            if self.fp is recorder:
+                self.fp = raw
+        if recorder.last not in (b"\r\n", b"\n"):
+            raise TruncatedHeadersError("connection closed inside the response header block")
 
 
 class _GuardedConnectionMixin:
     guard: AddressGuard
+    response_class = CheckedHeadersResponse
+
+    def getresponse(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # Waiting for the header block is where a drip-feeding server holds us; the
+        # attempt's watchdog may shut this socket at the deadline (fetch/deadline.py).
+        attempt = WATCHDOG.current()
+        if attempt is not None:
+            attempt.attach(self.sock)  # type: ignore[attr-defined]
+        return super().getresponse(*args, **kwargs)  # type: ignore[misc]
 
     def _new_conn(self) -> socket.socket:  # type: ignore[override]
         host, port = self._dns_host, self.port  # type: ignore[attr-defined]

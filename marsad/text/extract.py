@@ -9,7 +9,7 @@ which one produced the text so analysts can filter on it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import trafilatura
 
@@ -19,6 +19,13 @@ from marsad.text.language import detect_language
 from marsad.text.normalize import normalize_for_matching
 
 DEFAULT_MIN_CHARS = 250
+# Longest text stored per article (--max_text_chars). Long-form news runs to ~60,000
+# characters; beyond this a "page" is a dump (a whole archive, a log), and every later
+# stage (normalisation, shingling, MinHash) costs memory in proportion to it.
+DEFAULT_MAX_TEXT_CHARS = 200_000
+# Publication dates before this are parse errors or placeholders (year 1, 1970), not news.
+EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE = timedelta(days=1)
 
 
 @dataclass
@@ -113,3 +120,36 @@ def choose_text(
     # The text decides; what the page or sources file declares stays in declared_language.
     result.language = detect_language(result.title + "\n" + result.text) or None
     return result
+
+
+def cap_text(text: str, max_chars: int = DEFAULT_MAX_TEXT_CHARS) -> tuple[str, bool]:
+    """``text`` cut to ``max_chars`` at the last paragraph or space before the limit."""
+    if len(text) <= max_chars:
+        return text, False
+    cut = text[:max_chars]
+    for mark in ("\n", " "):
+        at = cut.rfind(mark)
+        if at >= max_chars * 0.9:
+            cut = cut[:at]
+            break
+    return cut.rstrip(), True
+
+
+def plausible_date(value: datetime | None, fetched_at: datetime | None) -> bool:
+    """A publication date a news article can have: from 1990 to a day after the fetch."""
+    if value is None:
+        return False
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    latest = (fetched_at or datetime.now(UTC)) + FUTURE_TOLERANCE
+    return EARLIEST_DATE <= value <= latest
+
+
+def choose_date(
+    candidates: list[tuple[datetime | None, str]], fetched_at: datetime | None
+) -> tuple[datetime | None, str]:
+    """The first plausible (date, source) of ``candidates``, else the fetch time."""
+    for value, source in candidates:
+        if plausible_date(value, fetched_at):
+            return value, source
+    return fetched_at, "fetched" if fetched_at else ""
