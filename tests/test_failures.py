@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import marsad.errors as errors
-from marsad.fetch.netguard import BlockedAddressError
-from marsad.fetch.http import FetchConfig
 from marsad.fetch.crawl import PolitenessConfig
+from marsad.fetch.http import FetchConfig
+from marsad.fetch.netguard import BlockedAddressError
 from pipeline.lock import OutputLockedError
 from schemas.records import Article, Failure, FeedEntry, FeedFetch, SourceFeed
 from transforms.canonicalize import CanonicalizeFn

@@ -174,12 +174,12 @@ def test_a_bad_rss_entry_fails_alone(monkeypatch):
 
     monkeypatch.setattr(parse, "_authors", authors)
     body = (
-        '<rss version="2.0"><channel><title>t</title>'
-        "<item><title>one</title><link>http://127.0.0.1:9/1</link></item>"
-        "<item><title>boom</title><link>http://127.0.0.1:9/2</link></item>"
-        "<item><title>three</title><link>http://127.0.0.1:9/3</link></item>"
-        "</channel></rss>"
-    ).encode()
+        b'<rss version="2.0"><channel><title>t</title>'
+        b"<item><title>one</title><link>http://127.0.0.1:9/1</link></item>"
+        b"<item><title>boom</title><link>http://127.0.0.1:9/2</link></item>"
+        b"<item><title>three</title><link>http://127.0.0.1:9/3</link></item>"
+        b"</channel></rss>"
+    )
     parsed = parse_feed(fetch_of(body))
     assert [e.title for e in parsed.entries] == ["one", "three"]
     assert [p.error.reason for p in parsed.problems] == ["entry_malformed"]
