@@ -7,15 +7,17 @@ Forbid``, a systemd timer's single service, Dataflow's unique active job name);
 this lock also catches the rest (a manual run during a scheduled one, two
 machines sharing a ``gs://`` output).
 
-The lock is a small JSON file, ``<output>/_lock.json``, written and read through
-Beam ``FileSystems``, so it works on local folders, ``gs://`` and any other Beam
-filesystem. Object stores have no create-if-absent through ``FileSystems``, so
-acquiring is *write, wait, read back*: when two runs start within the settle
-time, the one whose token is not read back gives way. A holder refreshes
-``heartbeat_at`` while it runs; a lock whose heartbeat is older than the TTL,
-or whose process is gone on this same host, is stale and is taken over with a
-warning. The lock is released (deleted) when the ``with`` block ends, however
-it ends.
+The lock is a small JSON file, ``<output>/_lock.json``. On Cloud Storage
+(``gs://``) it is taken atomically with object preconditions (``GcsLockStore``:
+create only if absent, replace and delete only at the generation read, heartbeat
+rewritten at the generation read), so exactly one of two
+simultaneous launches proceeds. Elsewhere it goes through Beam ``FileSystems``,
+which has no create-if-absent, so acquiring is *write, wait, read back*: when two
+runs start within the settle time, the one whose token is not read back gives
+way. A holder refreshes ``heartbeat_at`` while it runs; a lock whose heartbeat is
+older than the TTL, or whose process is gone on this same host, is stale and is
+taken over with a warning. The lock is released (deleted) when the ``with`` block
+ends, however it ends.
 """
 
 from __future__ import annotations
@@ -92,29 +94,192 @@ def lock_path(output: str) -> str:
     return FileSystems.join(output, LOCK_NAME)
 
 
+class LockStore:
+    """Where the lock file lives and how it is changed safely.
+
+    ``create`` succeeds for exactly one of several simultaneous callers where the
+    storage allows it; ``replace`` swaps a stale lock for ours only if it is still the
+    lock that was judged stale; ``renew`` and ``release`` act only on our own lock.
+    """
+
+    needs_settle = False
+
+    def __init__(self, output: str) -> None:
+        self.output = output
+        self.path = lock_path(output)
+
+    def read(self) -> LockInfo | None:
+        raise NotImplementedError
+
+    def create(self, info: LockInfo) -> bool:
+        raise NotImplementedError
+
+    def replace(self, stale: LockInfo, info: LockInfo) -> bool:
+        raise NotImplementedError
+
+    def renew(self, info: LockInfo) -> bool:
+        raise NotImplementedError
+
+    def release(self, info: LockInfo) -> bool:
+        raise NotImplementedError
+
+
+class FileSystemsLockStore(LockStore):
+    """Any Beam filesystem (local disk, HDFS, memfs): *write, wait, read back*.
+
+    Beam's ``FileSystems`` has no create-if-absent, so two runs starting within the
+    settle time both write; the one whose token is not read back gives way.
+    """
+
+    needs_settle = True
+
+    def read(self) -> LockInfo | None:
+        if not FileSystems.exists(self.path):
+            return None
+        try:
+            with FileSystems.open(self.path) as handle:
+                return LockInfo.from_json(handle.read())
+        except FileNotFoundError:
+            return None
+        except Exception as error:  # unreadable/corrupt: treat as stale, never as free-for-all
+            if not FileSystems.exists(self.path):
+                return None
+            _log.warning("run lock %s is unreadable (%s); treating it as stale", self.path, error)
+            return LockInfo("?", "?", 0, "", "", "", 0.0)
+
+    def _write(self, info: LockInfo) -> None:
+        folder = self.path.rsplit("/", 1)[0]
+        if folder and not FileSystems.exists(folder):
+            FileSystems.mkdirs(folder)  # a no-op on object stores
+        with FileSystems.create(self.path) as handle:
+            handle.write(info.to_json())
+
+    def create(self, info: LockInfo) -> bool:
+        self._write(info)
+        return True  # confirmed by the read back after the settle time
+
+    def replace(self, stale: LockInfo, info: LockInfo) -> bool:
+        self._write(info)
+        return True
+
+    def renew(self, info: LockInfo) -> bool:
+        current = self.read()
+        if current is None or current.token != info.token:
+            return False
+        self._write(info)
+        return True
+
+    def release(self, info: LockInfo) -> bool:
+        current = self.read()
+        if current is None or current.token != info.token:
+            return False
+        FileSystems.delete([self.path])
+        return True
+
+
+class GcsLockStore(LockStore):
+    """Cloud Storage: atomic create-if-absent and compare-and-swap by preconditions.
+
+    The lock object is created with ``if_generation_match=0`` (only one of several
+    simultaneous creators succeeds); it is replaced (a takeover, or our own heartbeat)
+    and deleted only at the generation last read or written, so every change is a
+    compare-and-swap. Heartbeats rewrite the small object rather than patch its
+    metadata: a generation precondition on an upload is enforced by Cloud Storage and by
+    the emulator the tests run against alike. So exactly one of two concurrent launches
+    proceeds, and nobody ever deletes or overwrites a lock it did not read.
+    """
+
+    def __init__(self, output: str, client=None) -> None:
+        super().__init__(output)
+        from google.cloud import storage
+
+        bucket, _, name = self.path[len("gs://") :].partition("/")
+        self._client = client or storage.Client(project=_gcs_project())
+        self._blob_name = name
+        self._bucket = self._client.bucket(bucket)
+        # generation and metageneration of the lock as last read or written, by token
+        self._versions: dict[str, tuple[int, int]] = {}
+
+    def _errors(self):
+        from google.api_core import exceptions
+
+        return exceptions.PreconditionFailed, exceptions.NotFound
+
+    def read(self) -> LockInfo | None:
+        blob = self._bucket.get_blob(self._blob_name)
+        if blob is None:
+            return None
+        try:
+            data = blob.download_as_bytes(if_generation_match=blob.generation)
+            info = LockInfo.from_json(data)
+        except self._errors():
+            return self.read()  # replaced between the listing and the download
+        except Exception as error:  # unreadable/corrupt: stale, replaced at this generation
+            _log.warning("run lock %s is unreadable (%s); treating it as stale", self.path, error)
+            info = LockInfo("?", "?", 0, "", "", "", 0.0)
+        # keyed by token; an unreadable lock has the empty token
+        self._versions[info.token] = (blob.generation, blob.metageneration)
+        return info
+
+    def _upload(self, info: LockInfo, generation: int) -> bool:
+        blob = self._bucket.blob(self._blob_name)
+        try:
+            blob.upload_from_string(
+                info.to_json(), content_type="application/json", if_generation_match=generation
+            )
+        except self._errors():
+            return False
+        self._versions[info.token] = (blob.generation, blob.metageneration)
+        return True
+
+    def create(self, info: LockInfo) -> bool:
+        return self._upload(info, 0)
+
+    def replace(self, stale: LockInfo, info: LockInfo) -> bool:
+        version = self._versions.get(stale.token)
+        return version is not None and self._upload(info, version[0])
+
+    def renew(self, info: LockInfo) -> bool:
+        version = self._versions.get(info.token)
+        return version is not None and self._upload(info, version[0])
+
+    def release(self, info: LockInfo) -> bool:
+        # Read first: the delete precondition then names the generation holding our token.
+        current = self.read()
+        if current is None or current.token != info.token:
+            return False
+        try:
+            self._bucket.blob(self._blob_name).delete(
+                if_generation_match=self._versions[info.token][0]
+            )
+        except self._errors():
+            return False
+        self._versions.pop(info.token, None)
+        return True
+
+
+def _gcs_project() -> str | None:
+    """The project for the storage client: none is needed for an existing bucket."""
+    return os.environ.get("GOOGLE_CLOUD_PROJECT") or None
+
+
+def lock_store(output: str) -> LockStore:
+    """The safest store for ``output``: preconditions on gs://, FileSystems elsewhere."""
+    if output.startswith("gs://"):
+        try:
+            return GcsLockStore(output)
+        except ImportError:
+            _log.warning(
+                "google-cloud-storage is not installed (pip install 'marsad[gcp]'): the lock on "
+                "%s falls back to write-and-read-back, which two simultaneous starts can defeat",
+                output,
+            )
+    return FileSystemsLockStore(output)
+
+
 def read_lock(output: str) -> LockInfo | None:
     """The lock currently on ``output``, or None (a corrupt file reads as a stale lock)."""
-    path = lock_path(output)
-    if not FileSystems.exists(path):
-        return None
-    try:
-        with FileSystems.open(path) as handle:
-            return LockInfo.from_json(handle.read())
-    except FileNotFoundError:
-        return None
-    except Exception as error:  # unreadable/corrupt: treat as stale, never as free-for-all
-        if not FileSystems.exists(path):
-            return None
-        _log.warning("run lock %s is unreadable (%s); treating it as stale", path, error)
-        return LockInfo("?", "?", 0, "", "", "", 0.0)
-
-
-def _write(path: str, info: LockInfo) -> None:
-    folder = path.rsplit("/", 1)[0]
-    if folder and not FileSystems.exists(folder):
-        FileSystems.mkdirs(folder)  # a no-op on object stores
-    with FileSystems.create(path) as handle:
-        handle.write(info.to_json())
+    return lock_store(output).read()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -149,9 +314,10 @@ def stale_reason(info: LockInfo, now: datetime, host: str, pid: int) -> str | No
 class RunLock:
     """A held lock; ``refresh()`` renews the heartbeat, ``release()`` deletes it."""
 
-    def __init__(self, output: str, info: LockInfo, clock: Callable[[], datetime]) -> None:
-        self.output = output
-        self.path = lock_path(output)
+    def __init__(self, store: LockStore, info: LockInfo, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.output = store.output
+        self.path = store.path
         self.info = info
         self._clock = clock
         self._guard = threading.Lock()
@@ -160,26 +326,24 @@ class RunLock:
     def refresh(self) -> bool:
         """Renew the heartbeat; False (and a warning) when another run took the lock over."""
         with self._guard:
-            current = read_lock(self.output)
-            if current is None or current.token != self.info.token:
-                if not self.lost:
-                    _log.warning(
-                        "run lock %s was taken over by run %s; this run no longer holds it",
-                        self.path,
-                        current.run_id if current else "(none)",
-                    )
-                self.lost = True
+            if self.lost:
                 return False
-            self.info = LockInfo(**{**asdict(self.info), "heartbeat_at": self._clock().isoformat()})
-            _write(self.path, self.info)
-            return True
+            renewed = LockInfo(**{**asdict(self.info), "heartbeat_at": self._clock().isoformat()})
+            if self.store.renew(renewed):
+                self.info = renewed
+                return True
+            current = self.store.read()
+            _log.warning(
+                "run lock %s was taken over by run %s; this run no longer holds it",
+                self.path,
+                current.run_id if current else "(none)",
+            )
+            self.lost = True
+            return False
 
     def release(self) -> None:
         with self._guard:
-            current = read_lock(self.output)
-            if current is not None and current.token == self.info.token:
-                FileSystems.delete([self.path])
-            elif not self.lost:
+            if not self.store.release(self.info) and not self.lost:
                 _log.warning("run lock %s was no longer ours at release; left alone", self.path)
 
 
@@ -205,6 +369,7 @@ def acquire_run_lock(
     host: str | None = None,
     pid: int | None = None,
     clock: Callable[[], datetime] = _now,
+    store: LockStore | None = None,
 ) -> Iterator[RunLock]:
     """Hold ``<output>/_lock.json`` for the duration of the ``with`` block.
 
@@ -215,9 +380,10 @@ def acquire_run_lock(
     """
     host = host or socket.gethostname()
     pid = os.getpid() if pid is None else pid
-    path = lock_path(output)
+    store = store or lock_store(output)
+    path = store.path
 
-    existing = read_lock(output)
+    existing = store.read()
     if existing is not None:
         reason = stale_reason(existing, clock(), host, pid)
         if reason is None:
@@ -230,18 +396,24 @@ def acquire_run_lock(
 
     started = clock().isoformat()
     mine = LockInfo(run_id, host, pid, secrets.token_hex(8), started, started, float(ttl_s))
-    _write(path, mine)
-    if settle_s > 0:
+    written = store.create(mine) if existing is None else store.replace(existing, mine)
+    if written and store.needs_settle and settle_s > 0:
         time.sleep(settle_s)
-    current = read_lock(output)
-    if current is None or current.token != mine.token:
-        holder = _describe(current, path) if current else "a run that started and ended meanwhile"
+    current = store.read() if written else None
+    if not written or current is None or current.token != mine.token:
+        if current is None and written:
+            holder = "a run that started and ended meanwhile"
+        else:
+            current = current or store.read()
+            holder = (
+                _describe(current, path) if current else "a run that started and ended meanwhile"
+            )
         raise OutputLockedError(
             f"output {output}: another marsad run started at the same moment and holds the "
             f"lock ({holder}); this run gives way"
         )
 
-    lock = RunLock(output, mine, clock)
+    lock = RunLock(store, mine, clock)
     interval = ttl_s / 4 if heartbeat_s is None else heartbeat_s
     stop = threading.Event()
     beat = None

@@ -22,7 +22,7 @@ def is_jsonl(path: str) -> bool:
 
 def read_rows(path: str) -> list[dict]:
     """Rows of a Parquet or JSONL file or a Hive-partitioned Parquet folder."""
-    if os.path.isdir(path):
+    if os.path.isdir(path) or _is_remote_folder(path):
         return _read_dataset(path).to_pylist()
     if not FileSystems.exists(path):
         raise InputError(f"input {path} does not exist")
@@ -46,7 +46,7 @@ def read_table(path: str, required: tuple[str, ...] = ("id", "text")) -> pa.Tabl
     A folder is read as a Hive-partitioned Parquet dataset (marsad's own ``articles/``),
     whose ``article_id`` stands in for ``id``.
     """
-    if os.path.isdir(path):
+    if os.path.isdir(path) or _is_remote_folder(path):
         table = _read_dataset(path)
     elif is_jsonl(path):
         rows = read_rows(path)
@@ -73,8 +73,36 @@ def read_table(path: str, required: tuple[str, ...] = ("id", "text")) -> pa.Tabl
     return table
 
 
+def _is_remote_folder(path: str) -> bool:
+    """A ``gs://``-style prefix with Parquet objects under it (object stores have no folders)."""
+    if "://" not in path or path.endswith(".parquet") or is_jsonl(path):
+        return False
+    return bool(_remote_parquet_files(path))
+
+
+def _remote_parquet_files(path: str) -> list[str]:
+    pattern = path.rstrip("/") + "/**"
+    matched = FileSystems.match([pattern])[0].metadata_list
+    return sorted(m.path for m in matched if m.path.endswith(".parquet"))
+
+
 def _read_dataset(path: str) -> pa.Table:
-    return ds.dataset(path, format="parquet", partitioning="hive").to_table()
+    """A Hive-partitioned Parquet folder: local through pyarrow, remote through FileSystems."""
+    if "://" not in path:
+        return ds.dataset(path, format="parquet", partitioning="hive").to_table()
+    root = path.rstrip("/") + "/"
+    tables = []
+    for file_path in _remote_parquet_files(path):
+        with FileSystems.open(file_path) as handle:
+            table = pq.read_table(handle)
+        for part in file_path[len(root) :].split("/")[:-1]:
+            column, equals, value = part.partition("=")
+            if equals and column not in table.column_names:
+                table = table.append_column(column, pa.array([value] * table.num_rows))
+        tables.append(table)
+    if not tables:
+        raise InputError(f"input {path} holds no Parquet files")
+    return pa.concat_tables(tables, promote_options="default")
 
 
 def write_table(table: pa.Table, path: str) -> None:
