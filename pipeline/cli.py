@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
         help="Repeat the run every --interval until SIGINT/SIGTERM (the current run completes).",
     )
     run.add_argument(
+        "--wait",
+        action="store_true",
+        help="On a remote runner (Dataflow): wait for the submitted job to end and print "
+        "its summary from the job's metrics (default: print the job id and return).",
+    )
+    run.add_argument(
         "--interval",
         default="15m",
         help="Time between run starts with --watch: 90s, 15m, 1h (default 15m).",
@@ -116,16 +122,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(argv: list[str]) -> int:
+def _run(argv: list[str], wait: bool = False) -> int:
+    from pipeline.launch import format_launch
     from pipeline.report import format_summary
     from pipeline.run import run_batch
 
-    manifest = run_batch(argv)
+    manifest = run_batch(argv, wait=wait)
+    if manifest["status"] in ("DRY_RUN", "SUBMITTED"):
+        print(format_launch(manifest))
+        return 0
     print(format_summary(manifest))
     return 0 if manifest["status"].endswith("DONE") and manifest["accounting"]["balanced"] else 1
 
 
-_CLI_ONLY = ("--watch", "--interval", "-v", "--verbose")
+_CLI_ONLY = ("--watch", "--interval", "--wait", "-v", "--verbose")
 
 
 def _pipeline_argv(argv: list[str], command: str) -> list[str]:
@@ -148,7 +158,7 @@ def _pipeline_argv(argv: list[str], command: str) -> list[str]:
 def _run_command(args: argparse.Namespace, argv: list[str]) -> int:
     pipeline_argv = _pipeline_argv(argv, "run")
     if not args.watch:
-        return _run(pipeline_argv)
+        return _run(pipeline_argv, wait=args.wait)
     from pipeline.watch import StopSignal, parse_interval, watch
 
     interval = parse_interval(args.interval)
@@ -160,6 +170,11 @@ def _stream(argv: list[str]) -> int:
     from pipeline.stream import run_stream
 
     manifest = run_stream(_pipeline_argv(argv, "stream"))
+    if manifest["status"] in ("DRY_RUN", "SUBMITTED"):
+        from pipeline.launch import format_launch
+
+        print(format_launch(manifest))
+        return 0
     counts = manifest["counts"]
     print(
         f"marsad stream {manifest['run_id']}  status={manifest['status']}  "

@@ -37,8 +37,14 @@ def warc_dir(output: str, run_id: str) -> str:
 
 
 def build_batch(
-    pipeline: beam.Pipeline, feeds: list[SourceFeed], options: MarsadOptions, run_id: str
+    pipeline: beam.Pipeline,
+    feeds: list[SourceFeed],
+    options: MarsadOptions,
+    run_id: str,
+    lock_token: str = "",
 ) -> None:
+    """The batch graph. ``lock_token``: the output lock a remote launch took for this job,
+    released by the commit step (a local run's driver holds and releases its own)."""
     output = options.output
     config = fetch_config(options)
     politeness = politeness_config(options)
@@ -93,4 +99,5 @@ def build_batch(
         staged_state_path(output, run_id),
         feed_state_path(output),
         tmp_dir(output, run_id),
+        lock_token,
     )

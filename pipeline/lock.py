@@ -62,6 +62,11 @@ class LockInfo:
     started_at: str
     heartbeat_at: str
     ttl_s: float
+    # Set when a remote job (Dataflow) holds the output: the job commits and releases.
+    job_id: str = ""
+    job_url: str = ""
+    # A template launch knows only the job's name (the service creates the job later).
+    job_name: str = ""
 
     @classmethod
     def from_json(cls, data: bytes) -> LockInfo:
@@ -74,6 +79,9 @@ class LockInfo:
             started_at=str(raw.get("started_at", "")),
             heartbeat_at=str(raw.get("heartbeat_at") or raw.get("started_at", "")),
             ttl_s=float(raw.get("ttl_s", DEFAULT_TTL_S)),
+            job_id=str(raw.get("job_id") or ""),
+            job_url=str(raw.get("job_url") or ""),
+            job_name=str(raw.get("job_name") or ""),
         )
 
     def to_json(self) -> bytes:
@@ -294,13 +302,29 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def stale_reason(info: LockInfo, now: datetime, host: str, pid: int) -> str | None:
+JobState = Callable[[LockInfo], "str | None"]
+"""The state of the remote job holding a lock (e.g. ``JOB_STATE_FAILED``); None if unknown."""
+
+_TERMINAL_JOB_STATES = ("DONE", "FAILED", "CANCELLED", "DRAINED", "UPDATED", "STOPPED")
+
+
+def stale_reason(
+    info: LockInfo, now: datetime, host: str, pid: int, job_state: JobState | None = None
+) -> str | None:
     """Why ``info`` can be taken over, or None while its holder looks alive."""
     if not info.token:
         return "the lock file is unreadable"
     age = info.age_s(now)
     if age > info.ttl_s:
         return f"no heartbeat for {age:.0f}s (TTL {info.ttl_s:.0f}s)"
+    if info.job_id or info.job_name:
+        # A remote job holds it and releases it when it commits; a job that ended
+        # without committing (failed, cancelled) leaves it behind.
+        state = job_state(info) if job_state is not None else None
+        if state and state.upper().removeprefix("JOB_STATE_") in _TERMINAL_JOB_STATES:
+            job = info.job_id or f"named {info.job_name}"
+            return f"job {job} has ended ({state}) without releasing it"
+        return None
     if info.host == host:
         if info.pid == pid:
             # Same host name and pid but another token: an earlier life of this container
@@ -341,6 +365,24 @@ class RunLock:
             self.lost = True
             return False
 
+    def attach_job(self, job_id: str, job_url: str = "", job_name: str = "") -> bool:
+        """Record the remote job that now holds the output (it releases the lock)."""
+        with self._guard:
+            updated = LockInfo(
+                **{
+                    **asdict(self.info),
+                    "job_id": job_id,
+                    "job_url": job_url,
+                    "job_name": job_name,
+                    "heartbeat_at": self._clock().isoformat(),
+                }
+            )
+            if self.store.renew(updated):
+                self.info = updated
+                return True
+            self.lost = True
+            return False
+
     def release(self) -> None:
         with self._guard:
             if not self.store.release(self.info) and not self.lost:
@@ -352,10 +394,82 @@ def _now() -> datetime:
 
 
 def _describe(info: LockInfo, path: str) -> str:
+    if info.job_id:
+        holder = f"job {info.job_id} ({info.job_url})"
+    elif info.job_name:
+        holder = f"the job named {info.job_name}"
+    else:
+        holder = f"pid {info.pid}"
     return (
-        f"run {info.run_id} on host {info.host} (pid {info.pid}), started {info.started_at}, "
-        f"last heartbeat {info.heartbeat_at}; lock file {path}"
+        f"run {info.run_id} launched from host {info.host} ({holder}), started "
+        f"{info.started_at}, last heartbeat {info.heartbeat_at}; lock file {path}"
     )
+
+
+def take_lock(
+    output: str,
+    run_id: str,
+    *,
+    ttl_s: float = DEFAULT_TTL_S,
+    settle_s: float = DEFAULT_SETTLE_S,
+    host: str | None = None,
+    pid: int | None = None,
+    clock: Callable[[], datetime] = _now,
+    store: LockStore | None = None,
+    token: str | None = None,
+    job_state: JobState | None = None,
+) -> RunLock:
+    """Take ``<output>/_lock.json`` and return it held, without a heartbeat.
+
+    Raises ``OutputLockedError`` when a live run holds the output; a stale lock is
+    taken over with a warning. Use ``acquire_run_lock`` for a run of this process; a
+    remote launch takes the lock here and its job releases it (``release_lock``).
+    """
+    host = host or socket.gethostname()
+    pid = os.getpid() if pid is None else pid
+    store = store or lock_store(output)
+    path = store.path
+
+    existing = store.read()
+    if existing is not None:
+        reason = stale_reason(existing, clock(), host, pid, job_state)
+        if reason is None:
+            raise OutputLockedError(
+                f"output {output} is in use by another marsad {_describe(existing, path)}. "
+                "Wait for that run to finish. If it died, its lock goes stale "
+                f"{existing.ttl_s:.0f}s after its last heartbeat; or delete {path}."
+            )
+        _log.warning("taking over a stale run lock (%s): %s", reason, _describe(existing, path))
+
+    started = clock().isoformat()
+    token = token or secrets.token_hex(8)
+    mine = LockInfo(run_id, host, pid, token, started, started, float(ttl_s))
+    written = store.create(mine) if existing is None else store.replace(existing, mine)
+    if written and store.needs_settle and settle_s > 0:
+        time.sleep(settle_s)
+    current = store.read() if written else None
+    if not written or current is None or current.token != mine.token:
+        if current is None and written:
+            holder = "a run that started and ended meanwhile"
+        else:
+            current = current or store.read()
+            holder = (
+                _describe(current, path) if current else "a run that started and ended meanwhile"
+            )
+        raise OutputLockedError(
+            f"output {output}: another marsad run started at the same moment and holds the "
+            f"lock ({holder}); this run gives way"
+        )
+    return RunLock(store, mine, clock)
+
+
+def release_lock(output: str, token: str) -> bool:
+    """Release the lock on ``output`` if it still carries ``token`` (a remote job's commit)."""
+    store = lock_store(output)
+    current = store.read()
+    if current is None or current.token != token:
+        return False
+    return store.release(current)
 
 
 @contextmanager
@@ -378,42 +492,17 @@ def acquire_run_lock(
     with a warning. The heartbeat is renewed every ``heartbeat_s`` seconds
     (default ``ttl_s / 4``; 0 disables it) from a daemon thread.
     """
-    host = host or socket.gethostname()
-    pid = os.getpid() if pid is None else pid
-    store = store or lock_store(output)
-    path = store.path
-
-    existing = store.read()
-    if existing is not None:
-        reason = stale_reason(existing, clock(), host, pid)
-        if reason is None:
-            raise OutputLockedError(
-                f"output {output} is in use by another marsad {_describe(existing, path)}. "
-                "Wait for that run to finish. If it died, its lock goes stale "
-                f"{existing.ttl_s:.0f}s after its last heartbeat; or delete {path}."
-            )
-        _log.warning("taking over a stale run lock (%s): %s", reason, _describe(existing, path))
-
-    started = clock().isoformat()
-    mine = LockInfo(run_id, host, pid, secrets.token_hex(8), started, started, float(ttl_s))
-    written = store.create(mine) if existing is None else store.replace(existing, mine)
-    if written and store.needs_settle and settle_s > 0:
-        time.sleep(settle_s)
-    current = store.read() if written else None
-    if not written or current is None or current.token != mine.token:
-        if current is None and written:
-            holder = "a run that started and ended meanwhile"
-        else:
-            current = current or store.read()
-            holder = (
-                _describe(current, path) if current else "a run that started and ended meanwhile"
-            )
-        raise OutputLockedError(
-            f"output {output}: another marsad run started at the same moment and holds the "
-            f"lock ({holder}); this run gives way"
-        )
-
-    lock = RunLock(store, mine, clock)
+    lock = take_lock(
+        output,
+        run_id,
+        ttl_s=ttl_s,
+        settle_s=settle_s,
+        host=host,
+        pid=pid,
+        clock=clock,
+        store=store,
+    )
+    path = lock.path
     interval = ttl_s / 4 if heartbeat_s is None else heartbeat_s
     stop = threading.Event()
     beat = None

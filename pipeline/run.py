@@ -8,14 +8,15 @@ import time
 from datetime import UTC, datetime
 from importlib import metadata
 
-import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from marsad.errors import SourcesError
 from marsad.feeds.sources import load_sources
+from pipeline import launch
 from pipeline.graph import build_batch
-from pipeline.lock import acquire_run_lock
+from pipeline.launch import new_pipeline
+from pipeline.lock import acquire_run_lock, take_lock
 from pipeline.options import MarsadOptions
 from pipeline.report import accounting, collect_counts, collect_timings
 from transforms.commit import delete_tree, manifest_path, write_json
@@ -60,23 +61,65 @@ def _public_options(options: PipelineOptions) -> dict[str, object]:
     return shown
 
 
-def run_batch(argv: list[str]) -> dict:
+def run_batch(argv: list[str], wait: bool = False) -> dict:
     """Run once and return the manifest (also written to ``runs/<run_id>.json``).
 
     The output folder is locked for the run (``pipeline/lock.py``); a second run on
     the same output refuses to start. Feed state is promoted inside the graph
     (``transforms/commit.py``); here the driver adds counts and timings.
+
+    On a remote runner the job is submitted and a launch record returned instead
+    (``pipeline/launch.py``); ``wait`` waits for the job and writes the manifest with
+    the job's metrics. ``--dry_run`` validates the graph and touches no storage.
     """
+    options = pipeline_options(argv)
+    if launch.is_dry_run(options):
+        pipeline, options, _marsad, _feeds, run_id = prepare_batch(argv)
+        return launch.dry_run(pipeline, options, "batch", run_id)
+    if launch.is_remote(options):
+        return _launch_remote(argv, wait)
     pipeline, options, marsad, feeds, run_id = prepare_batch(argv)
     with acquire_run_lock(marsad.output, run_id):
         return _run_locked(pipeline, options, marsad, feeds, run_id)
 
 
-def prepare_batch(argv: list[str]):
+def _launch_remote(argv: list[str], wait: bool) -> dict:
+    token = secrets.token_hex(8)
+    pipeline, options, marsad, feeds, run_id = prepare_batch(argv, lock_token=token)
+    lock = take_lock(
+        marsad.output,
+        run_id,
+        ttl_s=launch.REMOTE_LOCK_TTL_S,
+        token=token,
+        job_state=launch.dataflow_job_state(options),
+    )
+    started_at = datetime.now(UTC)
+    record = launch.submit(
+        pipeline, options, "batch", run_id, lock, wait=wait, collect_counts=collect_counts
+    )
+    if not wait:
+        return record
+    counts = record.get("counts", {})
+    manifest = {
+        **record,
+        "output": marsad.output,
+        "sources": marsad.sources,
+        "feeds": len(feeds),
+        "started_at": started_at.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "accounting": accounting(counts),
+        "options": _public_options(options),
+        "versions": versions(),
+    }
+    write_manifest(marsad.output, manifest)
+    return manifest
+
+
+def prepare_batch(argv: list[str], lock_token: str = ""):
     """The batch pipeline built from ``argv``: (pipeline, options, marsad, feeds, run_id).
 
     Building touches no storage (listing happens inside the pipeline), so a Dataflow
-    job is described offline.
+    job is described offline. ``lock_token``: see ``build_batch``.
     """
     options = pipeline_options(argv)
     marsad = options.view_as(MarsadOptions)
@@ -85,8 +128,8 @@ def prepare_batch(argv: list[str]):
     feeds = load_sources(marsad.sources)
     run_id = marsad.run_id or new_run_id()
     marsad.run_id = run_id
-    pipeline = beam.Pipeline(options=options)
-    build_batch(pipeline, feeds, marsad, run_id)
+    pipeline = new_pipeline(options)
+    build_batch(pipeline, feeds, marsad, run_id, lock_token)
     return pipeline, options, marsad, feeds, run_id
 
 

@@ -25,6 +25,7 @@ from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.typehints import Any, Tuple
 from apache_beam.utils.timestamp import MAX_TIMESTAMP
 
+from marsad.errors import InputError
 from marsad.feeds.sources import load_sources
 from pipeline.options import (
     MarsadOptions,
@@ -44,6 +45,9 @@ from transforms.stream_neardup import StreamClusterDuplicates
 from transforms.stream_state import SEED, FirstSeenFn, PollFeedFn
 from transforms.tag import TagTopic
 from transforms.write_windowed import WriteWindowed
+
+STREAM_LOCK_TTL_S = 365 * 24 * 3600.0
+"""A streaming job holds its output while it runs, which has no set end."""
 
 
 def add_stream_arguments(parser) -> None:
@@ -163,21 +167,23 @@ def prepare_stream(argv: list[str]):
     marsad = options.view_as(MarsadOptions)
     stream = options.view_as(StreamOptions)
     if not marsad.output:
-        raise SystemExit("marsad stream: --output is required")
+        raise InputError("marsad stream: --output is required")
     feeds = load_sources(marsad.sources)
     run_id = marsad.run_id or new_run_id()
     marsad.run_id = run_id
-    runner = str(options.view_as(StandardOptions).runner or "")
-    if "Dataflow" in runner:
+    from pipeline import launch
+    from pipeline.launch import new_pipeline
+
+    if launch.is_remote(options):
         options.view_as(StandardOptions).streaming = True
-    elif stream.max_polls <= 0:
-        raise SystemExit(
+    elif stream.max_polls <= 0 and not launch.is_dry_run(options):
+        raise InputError(
             "marsad stream: local runners need --max_polls (the local runner writes windows only "
             "when the impulse ends); use `marsad run --watch` for continuous local polling"
         )
     start = time.time()
     stop = start + stream.poll_interval * (stream.max_polls - 0.5) if stream.max_polls > 0 else None
-    pipeline = beam.Pipeline(options=options)
+    pipeline = new_pipeline(options)
     ticks = pipeline | "Poll" >> PeriodicImpulse(
         start_timestamp=start,
         stop_timestamp=stop if stop is not None else MAX_TIMESTAMP,
@@ -188,9 +194,29 @@ def prepare_stream(argv: list[str]):
 
 
 def run_stream(argv: list[str]) -> dict:
-    """Build and run the streaming pipeline; returns the run manifest."""
+    """Build and run the streaming pipeline; returns the run manifest.
+
+    On a remote runner the unbounded job is submitted under the output lock and a
+    launch record returned at once; ``--dry_run`` validates the graph offline.
+    """
+    from pipeline import launch
+    from pipeline.lock import take_lock
     from pipeline.report import collect_counts
-    from pipeline.run import versions, write_manifest
+    from pipeline.run import pipeline_options, versions, write_manifest
+
+    options = pipeline_options(argv)
+    if launch.is_dry_run(options) or launch.is_remote(options):
+        pipeline, marsad, stream, run_id, start = prepare_stream(argv)
+        if launch.is_dry_run(options):
+            return launch.dry_run(pipeline, pipeline.options, "stream", run_id)
+        # The job never commits: its lock goes stale when the job is seen to have ended.
+        lock = take_lock(
+            marsad.output,
+            run_id,
+            ttl_s=STREAM_LOCK_TTL_S,
+            job_state=launch.dataflow_job_state(pipeline.options),
+        )
+        return launch.submit(pipeline, pipeline.options, "stream", run_id, lock)
 
     pipeline, marsad, stream, run_id, start = prepare_stream(argv)
     result = pipeline.run()

@@ -641,6 +641,23 @@ def test_dockerfile_passes_hadolint():
     assert linted.returncode == 0, linted.stdout + linted.stderr
 
 
+def test_dockerfile_build_check():
+    """``docker build --check`` (BuildKit's lint of the build) where a Docker engine runs."""
+    docker = shutil.which("docker")
+    if not docker:
+        pytest.skip("docker is not installed")
+    engine = subprocess.run([docker, "info"], capture_output=True, text=True, timeout=30)
+    if engine.returncode != 0:
+        pytest.skip("no Docker engine is running here (docker info failed); hadolint still lints")
+    checked = subprocess.run(
+        [docker, "build", "--check", "-f", str(FLEX / "Dockerfile"), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_terraform_parses_and_schedules_the_launch():
     hcl2 = pytest.importorskip("hcl2", reason="python-hcl2 not installed")
     blocks: dict[str, list] = {}

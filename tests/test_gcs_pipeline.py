@@ -21,7 +21,12 @@ pytest.importorskip("google.cloud.storage", reason="needs apache-beam[gcp] (goog
 from marsad.feeds.urls import article_id, canonicalize_url
 from marsad.fetch.feedstate import loads_state
 from pipeline.run import run_batch
-from tests.gcs_emulators import EMULATOR_ENV, create_bucket, gcp_storage_emulator
+from tests.gcs_emulators import (
+    EMULATOR_ENV,
+    anonymous_gcp_credentials,
+    create_bucket,
+    gcp_storage_emulator,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +60,11 @@ def _rows(prefix: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def gcs_runs(sample_site, tmp_path_factory):
-    with gcp_storage_emulator() as endpoint, pytest.MonkeyPatch.context() as patch:
+    with (
+        gcp_storage_emulator() as endpoint,
+        anonymous_gcp_credentials(),
+        pytest.MonkeyPatch.context() as patch,
+    ):
         patch.setenv(EMULATOR_ENV, endpoint)
         create_bucket(endpoint, BUCKET)
         local = tmp_path_factory.mktemp("gcs-local")

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.common import counter
+from transforms.common import counter, ensure_folder
 
 
 def delete_tree(folder: str) -> None:
@@ -33,8 +33,7 @@ def promote(staged: str, final: str) -> bool:
     if not FileSystems.exists(staged):
         return False
     folder = final.rsplit("/", 1)[0]
-    if not FileSystems.exists(folder):
-        FileSystems.mkdirs(folder)
+    ensure_folder(folder)
     if FileSystems.exists(final):
         FileSystems.delete([final])
     FileSystems.rename([staged], [final])
@@ -43,8 +42,7 @@ def promote(staged: str, final: str) -> bool:
 
 def write_json(path: str, document: dict) -> str:
     folder = path.rsplit("/", 1)[0]
-    if not FileSystems.exists(folder):
-        FileSystems.mkdirs(folder)
+    ensure_folder(folder)
     with FileSystems.create(path) as handle:
         handle.write(json.dumps(document, indent=2, ensure_ascii=False, default=str).encode())
     return path
@@ -54,7 +52,9 @@ def manifest_path(output: str, run_id: str) -> str:
     return FileSystems.join(output, "runs", f"{run_id}.json")
 
 
-def commit_run(run_id, output, staged_state, final_state, tmp_folder, articles, failures, staged):
+def commit_run(
+    run_id, output, staged_state, final_state, tmp_folder, articles, failures, staged, lock_token=""
+):
     """Promote the staged feed state, drop the run's temp folder, record the files written."""
     # ``articles``, ``failures`` and ``staged`` are side inputs so that this runs only
     # after they are complete; the file lists go into the record.
@@ -64,7 +64,7 @@ def commit_run(run_id, output, staged_state, final_state, tmp_folder, articles, 
     counter("commit", "runs")
     # The driver (``marsad run``) overwrites this with counts and timings when it waits
     # for the job; a job launched from a template keeps this record.
-    return write_json(
+    path = write_json(
         manifest_path(output, run_id),
         {
             "run_id": run_id,
@@ -77,15 +77,25 @@ def commit_run(run_id, output, staged_state, final_state, tmp_folder, articles, 
             "counts": "see the runner's metrics in namespace 'marsad'",
         },
     )
+    if lock_token:
+        # A remote job holds the output lock its launcher took; nobody waits to release it.
+        from pipeline.lock import release_lock
+
+        released = release_lock(output, lock_token)
+        counter("commit", "lock_released" if released else "lock_not_ours")
+    return path
 
 
 class CommitRun(beam.PTransform):
     """Runs ``commit_run`` once, after ``articles``, ``failures`` and ``staged`` are complete."""
 
-    def __init__(self, run_id, output, staged_state, final_state, tmp_folder) -> None:
+    def __init__(
+        self, run_id, output, staged_state, final_state, tmp_folder, lock_token: str = ""
+    ) -> None:
         super().__init__()
         self.args = (output, staged_state, final_state, tmp_folder)
         self.run_id = run_id
+        self.lock_token = lock_token
 
     def expand(self, inputs):
         articles, failures, staged = inputs
@@ -103,5 +113,6 @@ class CommitRun(beam.PTransform):
                 articles=beam.pvalue.AsList(articles),
                 failures=beam.pvalue.AsList(failures),
                 staged=beam.pvalue.AsList(staged),
+                lock_token=self.lock_token,
             )
         )

@@ -12,6 +12,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam import pvalue
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from marsad.errors import MarsadError, bounded
@@ -19,6 +20,21 @@ from schemas.records import Failure
 
 METRICS_NAMESPACE = "marsad"
 FAILURES = "failures"
+
+
+def ensure_folder(folder: str) -> None:
+    """Create ``folder`` unless it exists; safe when another worker process creates it too.
+
+    Beam's local ``mkdirs`` fails on an existing folder, and ``exists`` then ``mkdirs`` is a
+    race between bundles running in separate processes (``multi_processing``).
+    """
+    if not folder or FileSystems.exists(folder):
+        return
+    try:
+        FileSystems.mkdirs(folder)
+    except OSError:
+        if not FileSystems.exists(folder):
+            raise
 
 
 def counter(stage: str, outcome: str) -> None:

@@ -10,6 +10,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from marsad.fetch.feedstate import FeedState, dumps_state, is_retryable, loads_state
+from transforms.common import ensure_folder
 
 
 def feed_state_path(output: str) -> str:
@@ -49,8 +50,7 @@ class ReadFeedState(beam.PTransform):
 def _write_staged(updates, previous, retry_feeds, path):
     merged = merge_states(previous, list(updates), set(retry_feeds))
     folder = path.rsplit("/", 1)[0]
-    if not FileSystems.exists(folder):
-        FileSystems.mkdirs(folder)
+    ensure_folder(folder)
     with FileSystems.create(path) as handle:
         handle.write(dumps_state(merged))
     return path

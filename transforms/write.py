@@ -20,7 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.typehints import Any, Tuple
 
 from schemas.tables import to_table
-from transforms.common import counter
+from transforms.common import counter, ensure_folder
 
 
 def tmp_dir(output: str, run_id: str) -> str:
@@ -45,8 +45,7 @@ def write_parquet_file(
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     for folder in (final_path.rsplit("/", 1)[0], temp_path.rsplit("/", 1)[0]):
-        if not FileSystems.exists(folder):
-            FileSystems.mkdirs(folder)
+        ensure_folder(folder)
     with FileSystems.create(temp_path) as handle:
         handle.write(sink.getvalue().to_pybytes())
     if FileSystems.exists(final_path):

@@ -109,30 +109,43 @@ def _report(result, run_id: str) -> None:
 def submit_batch(argv: list[str]):
     """Build the batch graph and hand it to the runner without waiting (Dataflow).
 
-    The graph commits the feed state and writes ``runs/<run_id>.json`` itself
-    (``transforms/commit.py``); no driver waits for the job.
+    A real launch takes the output lock for the job (``pipeline/launch.py``): the
+    launcher records the job's name, and the job's commit step releases the lock and
+    writes ``runs/<run_id>.json`` (``transforms/commit.py``). A dry run builds the job
+    request offline and returns Beam's result (its ``job`` is the request).
     """
-    from pipeline.run import prepare_batch
+    from pipeline import launch
+    from pipeline.run import pipeline_options, prepare_batch, run_batch
 
     # run_id from the clock: a fixed launch body (Cloud Scheduler) is fine.
-    pipeline, _options, _marsad, _feeds, run_id = prepare_batch(argv)
-    result = pipeline.run()
-    _report(result, run_id)
-    return result
+    if launch.is_dry_run(pipeline_options(argv)):
+        pipeline, _options, _marsad, _feeds, run_id = prepare_batch(argv)
+        result = pipeline.run()
+        _report(result, run_id)
+        return result
+    record = run_batch(argv)
+    _log.info(launch.format_launch(record))
+    return record
 
 
 def submit_stream(argv: list[str]):
     """Build the streaming graph (unbounded PeriodicImpulse) and submit it (Dataflow)."""
     from apache_beam.options.pipeline_options import StandardOptions
 
-    from pipeline.stream import prepare_stream
+    from pipeline import launch
+    from pipeline.run import pipeline_options
+    from pipeline.stream import prepare_stream, run_stream
 
     argv = [*argv, "--streaming"]
-    pipeline, _marsad, _stream, run_id, _start = prepare_stream(argv)
-    pipeline.options.view_as(StandardOptions).streaming = True
-    result = pipeline.run()
-    _report(result, run_id)
-    return result
+    if launch.is_dry_run(pipeline_options(argv)):
+        pipeline, _marsad, _stream, run_id, _start = prepare_stream(argv)
+        pipeline.options.view_as(StandardOptions).streaming = True
+        result = pipeline.run()
+        _report(result, run_id)
+        return result
+    record = run_stream(argv)
+    _log.info(launch.format_launch(record))
+    return record
 
 
 def main_batch(argv: list[str]) -> int:
