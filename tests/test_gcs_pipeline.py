@@ -77,7 +77,7 @@ def gcs_runs(sample_site, tmp_path_factory):
         os.chdir(workdir)  # a relative local write would land here
         try:
             common = ["--sources", sources, "--output", OUTPUT, "--no_auth"]
-            common += ["--allow-private-networks", "--min_interval", "0.05"]
+            common += ["--allow_network", "127.77.0.0/24", "--min_interval", "0.05"]
             first = run_batch([*common, "--run_id", "gcs-1"])
             articles = _rows("out/articles/")
             second = run_batch([*common, "--run_id", "gcs-2"])

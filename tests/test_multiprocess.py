@@ -39,7 +39,7 @@ def _failures(output: str) -> list[tuple]:
 
 def test_two_worker_processes_write_the_same_rows_as_one(sample_site, tmp_path):
     sources = sample_site.write_sources(str(tmp_path / "sources.yaml"))
-    common = ["--sources", sources, "--allow-private-networks", "--min_interval", "0.05"]
+    common = ["--sources", sources, "--allow_network", "127.77.0.0/24", "--min_interval", "0.05"]
     single = str(tmp_path / "single")
     multi = str(tmp_path / "multi")
     one = run_batch([*common, "--output", single])
