@@ -205,14 +205,6 @@ def load_labelled(label_files: list[str], text_sources: list[str]) -> list[dict]
     return items
 
 
-def _prf(counts: Counter) -> tuple[float, float, float]:
-    tp, fp, fn = counts["TP"], counts["FP"], counts["FN"]
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
-
-
 def evaluate(items: list[dict], tagger) -> dict:
     """Confusion counts per language (the item's, else detected) and the misclassified."""
     by_language: dict[str, Counter] = defaultdict(Counter)
@@ -248,11 +240,6 @@ def format_errors(result: dict, limit: int = 200) -> list[str]:
         )
         lines.append(f"      why: {terms or '-'}")
     return lines
-
-
-def format_report(result: dict, topic: str, threshold: float) -> str:
-    lines = format_table(f"topic {topic}  threshold {threshold:.2f}", _figures(result))
-    return "\n".join(lines + format_errors(result))
 
 
 def _labelled(args: argparse.Namespace) -> tuple[list[dict], str, dict]:
