@@ -20,6 +20,8 @@ ROOT = HERE.parent
 # name -> script and arguments; ordered cheapest first.
 BENCHMARKS: dict[str, list[str]] = {
     "topic": ["topic_bench.py"],
+    "langid": ["langid_eval.py"],
+    "sitemaps": ["sitemap_compare.py"],
     "dedup": ["dedup_eval.py"],
     "dedup-throughput": ["dedup_throughput.py"],
     "stream-state": ["stream_state_bench.py"],

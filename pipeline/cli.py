@@ -4,6 +4,7 @@
     marsad demo [--output DIR]
     marsad serve-sample [--port N]
     marsad schema [articles|failures]
+    marsad sources FILE [--discover]
     marsad dedup --input FILE --output FILE
     marsad eval dedup
     marsad tag --input FILE --output FILE [--topic TOPIC.yaml]
@@ -25,6 +26,7 @@ import tempfile
 from marsad.errors import MarsadError
 from pipeline.dedup_cmd import add_dedup_parser, add_eval_dedup_parser, run_dedup, run_eval_dedup
 from pipeline.options import add_marsad_arguments
+from pipeline.sources_cmd import add_sources_parser, run_sources
 from pipeline.topic_cmd import (
     add_eval_topic_parser,
     add_tag_parser,
@@ -85,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="Serve the bundled offline sample site on loopback and run the pipeline on it.",
-        description="Starts the sample news site (7 outlets on 127.77.0.x), runs the batch "
+        description="Starts the sample news site (11 outlets on 127.77.0.x), runs the batch "
         "pipeline against it, prints the run summary and stops the site. Running it twice on "
         "the same --output adds no new article rows.",
     )
@@ -117,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_train_topic_parser(train.add_subparsers(dest="training", required=True, metavar="WHAT"))
 
+    add_sources_parser(commands)
     schema = commands.add_parser("schema", help="Print the output schemas with field descriptions.")
     schema.add_argument("dataset", nargs="?", choices=["articles", "failures"], default="articles")
     return parser
@@ -192,7 +195,11 @@ def _demo(args: argparse.Namespace, beam_args: list[str]) -> int:
         print(f"sample site: {len(site.outlets)} outlets on {site.host_prefix}.x:{args.port}")
         # The sample outlets live on loopback, which the SSRF guard blocks unless named.
         allow = ["--allow_network", f"{site.host_prefix}.0/24"]
-        return _run(["--sources", sources, "--output", args.output, *allow, *beam_args])
+        code = _run(["--sources", sources, "--output", args.output, *allow, *beam_args])
+        from marsad.samplesite.showcase import showcase
+
+        print(showcase(args.output, site.outlets))
+        return code
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -252,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_train_topic(args)
         if args.command == "schema":
             return _schema(args.dataset)
+        if args.command == "sources":
+            return run_sources(args)
     except MarsadError as error:
         print(f"marsad: error [{error.reason}]: {error}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ from pipeline.options import (
     fetch_config,
     max_text_chars,
     politeness_config,
+    sitemap_config,
 )
 from schemas.records import SourceFeed
 from schemas.tables import ARTICLES_PARTITION, ARTICLES_SCHEMA, FAILURES_PARTITION, FAILURES_SCHEMA
@@ -18,6 +19,7 @@ from transforms.canonicalize import Canonicalize
 from transforms.commit import CommitRun
 from transforms.dedup_near import ClusterNearDuplicates
 from transforms.dedup_urls import DedupUrls
+from transforms.discover import DiscoverSources
 from transforms.extract import ExtractArticles
 from transforms.feed_state import ReadFeedState, StageFeedState, feed_state_path
 from transforms.fetch_articles import FetchArticles
@@ -59,11 +61,18 @@ def build_batch(
     feed_state = beam.pvalue.AsSingleton(
         pipeline | "ReadFeedState" >> ReadFeedState(feed_state_path(output))
     )
+    sitemaps = sitemap_config(options)
     sources = pipeline | "Sources" >> beam.Create(feeds)
-    fetched, feed_failures, state_updates = sources | "FetchFeeds" >> FetchFeeds(
-        run_id, config, politeness, feed_state, archive
+    # site: outlets become the feeds and sitemaps found on their homepages.
+    polled, discover_failures, discovered = sources | "DiscoverSources" >> DiscoverSources(
+        run_id, config, politeness, feed_state
     )
-    entries, parse_failures = fetched | "ParseFeeds" >> ParseFeeds(run_id)
+    fetched, fetch_failures_feeds, fetch_states = polled | "FetchFeeds" >> FetchFeeds(
+        run_id, config, politeness, feed_state, archive, sitemaps
+    )
+    feed_failures = (discover_failures, fetch_failures_feeds) | "FeedFailures" >> beam.Flatten()
+    state_updates = (discovered, fetch_states) | "StateUpdates" >> beam.Flatten()
+    entries, parse_failures = fetched | "ParseFeeds" >> ParseFeeds(run_id, sitemaps)
     canonical, url_failures = entries | "Canonicalize" >> Canonicalize(run_id)
     new_entries = (canonical, stored) | "DedupUrls" >> DedupUrls()
     pages, fetch_failures = new_entries | "FetchArticles" >> FetchArticles(

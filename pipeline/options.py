@@ -12,6 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from marsad.dedup.neardup import NearDupConfig
 from marsad.errors import InputError
+from marsad.feeds.sitemaps import DEFAULT_WINDOW_DAYS, SitemapConfig
 from marsad.fetch.crawl import PolitenessConfig
 from marsad.fetch.http import FetchConfig
 from marsad.fetch.ledger import LedgerConfig
@@ -26,7 +27,13 @@ _LEDGER = LedgerConfig()
 def add_marsad_arguments(parser: argparse.ArgumentParser | object) -> None:
     """Declare marsad's options on an argparse parser (or Beam's wrapper of one)."""
     add = parser.add_argument  # type: ignore[attr-defined]
-    add("--sources", help="Outlets and feeds: a .yaml sources file or an .opml subscription list.")
+    add(
+        "--sources",
+        help="Outlets to watch: a .yaml sources file (per outlet `feeds:` RSS/Atom/JSON Feed "
+        "URLs, `sitemaps:` Google News sitemaps or sitemap indexes, and/or `site:` a homepage "
+        "whose feeds and sitemaps are discovered; see `marsad sources --discover`) or an .opml "
+        "subscription list.",
+    )
     add(
         "--output",
         help="Output folder (local path or gs://...): articles/, failures/, runs/ and state.",
@@ -154,6 +161,14 @@ def add_marsad_arguments(parser: argparse.ArgumentParser | object) -> None:
         f"failed run (default {_LEDGER.backoff_s:g}).",
     )
     add(
+        "--sitemap_window_days",
+        type=float,
+        default=DEFAULT_WINDOW_DAYS,
+        help="Sitemap entries (news:publication_date, else lastmod) older than this many days "
+        f"are skipped, as are undated ones (default {DEFAULT_WINDOW_DAYS:g}: what Google News "
+        "sitemaps list).",
+    )
+    add(
         "--min_chars",
         type=int,
         default=DEFAULT_MIN_CHARS,
@@ -231,6 +246,17 @@ def politeness_config(options: MarsadOptions) -> PolitenessConfig:
         min_interval=options.min_interval,
         max_crawl_delay=options.max_crawl_delay,
         respect_robots=not options.ignore_robots,
+    )
+
+
+def sitemap_config(options: MarsadOptions) -> SitemapConfig:
+    if options.sitemap_window_days <= 0:
+        raise InputError(
+            f"--sitemap_window_days must be more than 0, got {options.sitemap_window_days}"
+        )
+    return SitemapConfig(
+        window_days=options.sitemap_window_days,
+        max_bytes=min(SitemapConfig().max_bytes, options.max_bytes),
     )
 
 

@@ -11,6 +11,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from transforms.common import METRICS_NAMESPACE
 
 STAGES = [
+    "discover",
     "fetch_feeds",
     "parse_feeds",
     "canonicalize",

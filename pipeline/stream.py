@@ -33,6 +33,7 @@ from pipeline.options import (
     fetch_config,
     max_text_chars,
     politeness_config,
+    sitemap_config,
 )
 from schemas.records import SourceFeed
 from schemas.tables import ARTICLES_PARTITION, ARTICLES_SCHEMA, FAILURES_PARTITION, FAILURES_SCHEMA
@@ -113,9 +114,8 @@ def build_stream(
         | "GlobalForState" >> beam.WindowInto(window.GlobalWindows())
         | "EmitFeeds" >> beam.FlatMap(_with_feed_key(feeds)).with_output_types(Tuple[str, Any])
     )
-    polled = polls | "PollFeeds" >> beam.ParDo(PollFeedFn(run_id, config, politeness)).with_outputs(
-        FAILURES, main="main"
-    )
+    poll = PollFeedFn(run_id, config, politeness, sitemap_config(options))
+    polled = polls | "PollFeeds" >> beam.ParDo(poll).with_outputs(FAILURES, main="main")
     canonical, url_failures = polled.main | "Canonicalize" >> Canonicalize(run_id)
     keyed = canonical | "KeyById" >> beam.Map(lambda e: (e.article_id, e)).with_output_types(
         Tuple[str, Any]

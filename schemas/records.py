@@ -23,6 +23,7 @@ class SourceFeed:
 
     ``kind``: ``feed`` (RSS/Atom/JSON Feed), ``sitemap`` (a sitemap, news sitemap or
     sitemap index) or ``site`` (a homepage whose feeds and sitemaps are discovered).
+    ``discovered_from``: the homepage a discovered feed or sitemap was found on.
     """
 
     source: str
@@ -31,6 +32,7 @@ class SourceFeed:
     country: str = ""
     tags: tuple[str, ...] = ()
     kind: str = "feed"
+    discovered_from: str = ""
 
 
 @dataclass

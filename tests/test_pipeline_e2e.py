@@ -63,7 +63,8 @@ def _squash(text: str) -> str:
 def test_run_succeeds_and_accounts_for_every_entry(runs, sample_site):
     manifest = runs["first"]
     assert manifest["status"].endswith("DONE")
-    placements = sum(len(o.placements) for o in sample_site.outlets)
+    # Archived sitemap entries are out of the recency window: never feed entries.
+    placements = sum(1 for o in sample_site.outlets for p in o.placements if p.status != "archived")
     accounting = manifest["accounting"]
     assert accounting["entries"] == placements
     assert accounting["balanced"], accounting
@@ -177,7 +178,9 @@ def test_rerun_adds_no_article_rows(runs):
     assert len(runs["articles_after_rerun"]) == len(runs["articles"])
     # Conditional GET: honest ETags answer 304, a lying or missing ETag falls back to
     # the body hash; only the malformed feed (never committed to state) is parsed again.
-    assert counts["fetch_feeds.not_modified"] == 5
+    # 304s: 5 original feeds, the mosul, anbar and discovered kurdpress feeds, and the
+    # khabar sitemap index with its two children (checked from the index's stored list).
+    assert counts["fetch_feeds.not_modified"] == 11
     assert counts["fetch_feeds.unchanged"] == 2
     assert counts["parse_feeds.in"] == 1
     assert counts.get("parse_feeds.entries", 0) == 0
@@ -209,9 +212,92 @@ def test_outputs_are_complete_and_tidy(runs):
     with open(manifests[0], encoding="utf-8") as handle:
         manifest = json.load(handle)
     assert manifest["versions"]["apache-beam"]
-    assert manifest["counts"]["fetch_feeds.in"] == 8
+    # 11 listed feeds and sitemaps, the feed discovered on kurdpress's homepage, and the
+    # two children of khabar's sitemap index.
+    assert manifest["counts"]["fetch_feeds.in"] == 14
     for path in glob.glob(os.path.join(output, "articles", "*", "*.parquet")):
         import pyarrow.parquet as pq
 
         metadata = pq.read_schema(path).metadata
         assert metadata[b"marsad.schema_version"] == b"2"
+
+
+# -- the outlets of the web's conventions (issue #14) ---------------------------------
+
+
+def _rows_of(runs, sample_site, outlet: str) -> dict[str, dict]:
+    ids = _ids_by_key(sample_site)
+    by_id = {r["article_id"]: r for r in runs["articles"]}
+    return {
+        key.split("/", 1)[1]: by_id[article]
+        for key, article in ids.items()
+        if key.startswith(outlet + "/") and article in by_id
+    }
+
+
+def _first_paragraph(slug: str) -> str:
+    body = (CONTENT_DIR / "articles" / f"{slug}.md").read_text(encoding="utf-8")
+    return _squash(body.split("---\n", 2)[2].strip().split("\n\n")[0])
+
+
+def test_outlet_with_only_a_news_sitemap(runs, sample_site):
+    rows = _rows_of(runs, sample_site, "khabar")
+    assert set(rows) == {"sitemap-electricity", "sitemap-coalition-advisers"}
+    for slug, row in rows.items():
+        assert row["feed_url"].endswith("/sitemaps/news.xml.gz"), "entry from the gzipped child"
+        assert row["published_from"] == "feed", "news:publication_date taken"
+        assert _first_paragraph(slug) in _squash(row["text"])
+        assert row["language"] == "ar"
+    counts = runs["first"]["counts"]
+    assert counts["parse_feeds.sitemap_old"] == 2, "the archive sitemap's old entries skipped"
+    assert counts["fetch_feeds.sitemap_index"] == 1
+
+
+def test_outlet_listed_by_homepage_only(runs, sample_site):
+    rows = _rows_of(runs, sample_site, "kurdpress")
+    assert set(rows) == {"ckb-erbil-salaries", "kurd-press-harir"}
+    assert rows["ckb-erbil-salaries"]["language"] == "ckb", "Sorani is not Arabic or Persian"
+    assert rows["kurd-press-harir"]["language"] == "ar"
+    assert all(r["feed_url"].endswith("/feed/") for r in rows.values())
+    assert runs["first"]["counts"]["discover.sites"] == 1
+    assert runs["second"]["counts"]["discover.cached"] == 1, "discovery cached in feed state"
+    assert "discover.in" not in runs["second"]["counts"]
+
+
+def test_windows_1256_mislabelled_as_utf8_is_decoded_cleanly(runs, sample_site):
+    rows = _rows_of(runs, sample_site, "mosul")
+    assert set(rows) == {"mosul-bridges", "mosul-troops-debate"}
+    for slug, row in rows.items():
+        assert (row["encoding"], row["encoding_source"]) == ("cp1256", "detected")
+        assert _first_paragraph(slug) in _squash(row["text"])
+        for field in ("text", "title", "summary"):
+            assert "\ufffd" not in row[field] and "Ø" not in row[field], field
+    # The feed was mislabelled too: its summaries came through feedparser intact.
+    summary = next(
+        p.article.summary
+        for o in sample_site.outlets
+        if o.key == "mosul"
+        for p in o.placements
+        if p.article.slug == "mosul-bridges"
+    )
+    assert rows["mosul-bridges"]["summary"] == summary
+
+
+def test_wildcard_robots_rules_are_obeyed(runs, sample_site):
+    rows = _rows_of(runs, sample_site, "anbar")
+    # /news/ is disallowed but /news/iraq/ allowed: the longer rule wins.
+    assert set(rows) == {"anbar-handover", "anbar-farmers"}
+    print_view = sample_site.base_urls["anbar"] + "/economy/2024/02/solar-conference?print=1"
+    refused = [f for f in runs["failures"] if f["url"] == print_view and f["run_id"] == "run-1"]
+    assert [(f["stage"], f["reason"]) for f in refused] == [("fetch_articles", "robots_disallowed")]
+
+
+def test_demo_showcase_lists_the_convention_outlets(runs, sample_site):
+    from marsad.samplesite.showcase import showcase
+
+    shown = showcase(runs["output"], sample_site.outlets)
+    for outlet in ("Khabar Iraq", "Kurd Press", "Mosul Echo", "Anbar Daily"):
+        assert outlet in shown
+    assert "[ckb utf-8/http]" in shown and "[ar cp1256/detected]" in shown
+    assert "[robots_disallowed]" in shown
+    assert "\ufffd" not in shown

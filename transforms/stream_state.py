@@ -2,7 +2,10 @@
 
 - ``PollFeedFn`` (key: feed URL) holds the feed's conditional-GET validators, body
   hash and the entry keys of its last body; it fetches the feed and emits only
-  entries it has not listed before.
+  entries it has not listed before. A sitemap index is read with its recent
+  children; a ``site`` keeps its discovery (``marsad.feeds.discovery``) in the same
+  state and polls what was found (without per-child validators: the listed entry
+  keys keep repeats out).
 - ``FirstSeenFn`` (key: article id) emits an entry the first time its id is seen,
   then remembers it until ``ttl`` of event time passes without a sighting (an
   event-time timer clears it).
@@ -15,6 +18,7 @@ switching from scheduled batch to streaming emits nothing twice.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import apache_beam as beam
@@ -28,13 +32,16 @@ from apache_beam.transforms.userstate import (
 )
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-from marsad.feeds.parse import parse_feed
+from marsad.errors import FetchError
+from marsad.feeds.discovery import cached_discovery, discover
+from marsad.feeds.sitemaps import SitemapConfig, looks_like_sitemap, parse_sitemap
 from marsad.fetch.crawl import PoliteFetcher, PolitenessConfig
 from marsad.fetch.feedstate import FeedState, body_sha256, conditional_headers
 from marsad.fetch.http import FetchConfig, HttpClient
 from schemas.records import Failure, FeedFetch, SourceFeed
 from transforms.common import FAILURES, counter, failure_from_error
 from transforms.fetch_feeds import FEED_ACCEPT, check_feed_type
+from transforms.parse_feeds import parse_any
 
 SEED = "__seed__"
 EXPIRED = "expired"
@@ -50,10 +57,17 @@ class PollFeedFn(beam.DoFn):
     FEED_STATE = ReadModifyWriteStateSpec("feed_state", PickleCoder())
     LISTED = ReadModifyWriteStateSpec("listed", PickleCoder())
 
-    def __init__(self, run_id: str, fetch: FetchConfig, politeness: PolitenessConfig) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        fetch: FetchConfig,
+        politeness: PolitenessConfig,
+        sitemaps: SitemapConfig | None = None,
+    ) -> None:
         self.run_id = run_id
         self.fetch_config = fetch
         self.politeness = politeness
+        self.sitemaps = sitemaps or SitemapConfig()
 
     def setup(self) -> None:
         self.client = HttpClient(self.fetch_config)
@@ -73,27 +87,28 @@ class PollFeedFn(beam.DoFn):
         counter("fetch_feeds", "in")
         previous: FeedState | None = feed_state.read()
         try:
-            response = self.fetcher.fetch_one(
-                feed.feed_url, FEED_ACCEPT, conditional_headers(previous)
-            )
-            if response.status == 304 and previous is not None:
-                counter("fetch_feeds", "not_modified")
-                return
-            check_feed_type(response)
-            digest = body_sha256(response.body)
-            if previous is not None and previous.body_sha256 == digest:
-                counter("fetch_feeds", "unchanged")
-                return
-            parsed = parse_feed(
-                FeedFetch(
-                    feed,
-                    response.final_url,
-                    response.status,
-                    response.headers,
-                    response.body,
-                    response.fetched_at,
+            if feed.kind == "site":
+                entries, state = self._poll_site(feed, previous)
+            else:
+                response = self.fetcher.fetch_one(
+                    feed.feed_url, FEED_ACCEPT, conditional_headers(previous)
                 )
-            )
+                if response.status == 304 and previous is not None:
+                    counter("fetch_feeds", "not_modified")
+                    return
+                check_feed_type(response, feed.kind)
+                digest = body_sha256(response.body)
+                if previous is not None and previous.body_sha256 == digest:
+                    counter("fetch_feeds", "unchanged")
+                    return
+                entries = self._entries(feed, response)
+                state = FeedState(
+                    feed_url=feed.feed_url,
+                    etag=response.headers.get("etag", ""),
+                    last_modified=response.headers.get("last-modified", ""),
+                    body_sha256=digest,
+                    checked_at=datetime.now(UTC).isoformat(),
+                )
         except Exception as error:  # every poll failure is a row
             failure = failure_from_error(
                 error,
@@ -107,15 +122,8 @@ class PollFeedFn(beam.DoFn):
             yield pvalue.TaggedOutput(FAILURES, failure)
             return
         counter("fetch_feeds", "out")
-        feed_state.write(
-            FeedState(
-                feed_url=feed.feed_url,
-                etag=response.headers.get("etag", ""),
-                last_modified=response.headers.get("last-modified", ""),
-                body_sha256=digest,
-                checked_at=datetime.now(UTC).isoformat(),
-            )
-        )
+        feed_state.write(state)
+        parsed = _Entries(entries)
         already = set(listed_state.read() or ())
         listed_state.write(
             sorted({entry_key(e) for e in parsed.entries} | {p.key for p in parsed.problems})
@@ -143,6 +151,60 @@ class PollFeedFn(beam.DoFn):
                 counter("parse_feeds", "already_listed")
                 continue
             yield entry
+
+    def _entries(self, feed: SourceFeed, response, depth: int = 0) -> list:
+        """Entries of a fetched feed or sitemap; a sitemap index's recent children are
+        fetched and read in turn (bounded like batch: ``max_children``, ``MAX_DEPTH``)."""
+        fetch = FeedFetch(
+            feed,
+            response.final_url,
+            response.status,
+            response.headers,
+            response.body,
+            response.fetched_at,
+        )
+        if feed.kind == "sitemap" and looks_like_sitemap(response.body):
+            sitemap = parse_sitemap(response.body, response.final_url, self.sitemaps)
+            if sitemap.kind == "index":
+                entries = []
+                for child in sitemap.children[: self.sitemaps.max_children]:
+                    if depth >= 2 or child.loc == feed.feed_url:
+                        continue
+                    child_feed = replace(feed, feed_url=child.loc)
+                    child_response = self.fetcher.fetch_one(child.loc, FEED_ACCEPT)
+                    entries += self._entries(child_feed, child_response, depth + 1)
+                return entries
+        return parse_any(fetch, self.sitemaps).entries
+
+    def _poll_site(self, site: SourceFeed, previous: FeedState | None):
+        found = cached_discovery(previous)
+        if found is None:
+            response = self.fetcher.fetch_one(site.feed_url, "text/html, */*;q=0.5")
+            robots = self.fetcher.robots.rules_for(site.feed_url)
+            found = discover(
+                site.feed_url,
+                response.body,
+                response.content_type,
+                robots.sitemaps,
+                fetch=lambda url: self.fetcher.fetch_one(url, FEED_ACCEPT),
+            )
+            counter("discover", "sites")
+        if not found.found:
+            raise FetchError(
+                f"no feed or sitemap found on {site.feed_url}; list its feeds or sitemaps",
+                reason="nothing_discovered",
+            )
+        entries = []
+        for source in found.sources(site):
+            response = self.fetcher.fetch_one(source.feed_url, FEED_ACCEPT)
+            check_feed_type(response, source.kind)
+            entries += self._entries(source, response)
+        return entries, found.to_state()
+
+
+class _Entries:
+    def __init__(self, entries: list) -> None:
+        self.entries = entries
 
 
 class FirstSeenFn(beam.DoFn):

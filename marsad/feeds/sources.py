@@ -1,4 +1,11 @@
-"""Load and validate the list of outlets and their feeds (YAML or OPML).
+"""Load and validate the list of outlets and their sources (YAML or OPML).
+
+An outlet lists at least one of:
+- ``feeds:`` RSS, Atom or JSON Feed URLs;
+- ``sitemaps:`` Google News sitemaps, sitemaps or sitemap indexes (``.xml`` or ``.xml.gz``);
+- ``site:`` its homepage, whose feeds and sitemaps marsad discovers (``<link
+  rel="alternate">``, robots.txt ``Sitemap:`` lines, common paths) and caches;
+  ``marsad sources --discover FILE`` lists what was found, to pin it.
 
 A malformed file fails here, before any fetch, with a message naming the entry
 and the problem. The format follows the file extension: ``.yaml``/``.yml`` or
@@ -19,16 +26,27 @@ from schemas.records import SourceFeed
 
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")
 _COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
-_ALLOWED_KEYS = {"name", "language", "country", "feeds", "tags"}
+_ALLOWED_KEYS = {"name", "language", "country", "feeds", "sitemaps", "site", "tags"}
 
 
-def _check_feed_url(url: object, where: str) -> str:
+def _check_feed_url(url: object, where: str, what: str = "feed") -> str:
     if not isinstance(url, str) or not url.strip():
-        raise SourcesError(f"{where}: feed URL must be a non-empty string, got {url!r}")
+        raise SourcesError(f"{where}: {what} URL must be a non-empty string, got {url!r}")
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SourcesError(f"{where}: feed URL {url!r} is not an absolute http(s) URL")
+        raise SourcesError(f"{where}: {what} URL {url!r} is not an absolute http(s) URL")
     return url.strip()
+
+
+def _url_list(entry: dict, key: str, where: str) -> list[object]:
+    urls = entry.get(key)
+    if urls is None:
+        return []
+    if isinstance(urls, str):
+        return [urls]
+    if not isinstance(urls, list):
+        raise SourcesError(f"{where}: '{key}' must be a list of URLs")
+    return urls
 
 
 def parse_yaml_sources(text: str, origin: str = "sources") -> list[SourceFeed]:
@@ -58,26 +76,38 @@ def parse_yaml_sources(text: str, origin: str = "sources") -> list[SourceFeed]:
         seen_names.add(name)
         language = str(entry.get("language") or "").strip().lower()
         if language and not _LANG_RE.match(language):
-            raise SourcesError(f"{where}: language {language!r} is not an ISO 639-1 code")
+            raise SourcesError(
+                f"{where}: language {language!r} is not an ISO 639-1 (or 639-3) code"
+            )
         country = str(entry.get("country") or "").strip().upper()
         if country and not _COUNTRY_RE.match(country):
             raise SourcesError(f"{where}: country {country!r} is not an ISO 3166-1 alpha-2 code")
-        urls = entry.get("feeds")
-        if isinstance(urls, str):
-            urls = [urls]
-        if not isinstance(urls, list) or not urls:
-            raise SourcesError(f"{where}: 'feeds' must be a non-empty list of URLs")
+        feed_urls = _url_list(entry, "feeds", where)
+        sitemap_urls = _url_list(entry, "sitemaps", where)
+        site = entry.get("site")
+        if site is not None and not isinstance(site, str):
+            raise SourcesError(f"{where}: 'site' must be one homepage URL")
+        if not feed_urls and not sitemap_urls and not site:
+            raise SourcesError(
+                f"{where}: 'feeds', 'sitemaps' (lists of URLs) or 'site' (a homepage URL): "
+                "list at least one"
+            )
         tags = entry.get("tags") or []
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise SourcesError(f"{where}: 'tags' must be a list of strings")
-        for position, url in enumerate(urls):
+        listed = [("feed", f"feeds[{n}]", url) for n, url in enumerate(feed_urls)]
+        listed += [("sitemap", f"sitemaps[{n}]", url) for n, url in enumerate(sitemap_urls)]
+        listed += [("site", "site", site)] if site else []
+        for kind, key, url in listed:
+            label = f"{where} {key}"
             feeds.append(
                 SourceFeed(
                     source=name.strip(),
-                    feed_url=_check_feed_url(url, f"{where} feeds[{position}]"),
+                    feed_url=_check_feed_url(url, label, kind),
                     language=language,
                     country=country,
                     tags=tuple(tags),
+                    kind=kind,
                 )
             )
     return _unique(feeds, origin)
@@ -118,13 +148,13 @@ def _unique(feeds: Iterable[SourceFeed], origin: str) -> list[SourceFeed]:
     for feed in feeds:
         if feed.feed_url in seen:
             raise SourcesError(
-                f"{origin}: feed {feed.feed_url} is listed twice "
+                f"{origin}: {feed.kind} {feed.feed_url} is listed twice "
                 f"({seen[feed.feed_url]} and {feed.source})"
             )
         seen[feed.feed_url] = feed.source
         result.append(feed)
     if not result:
-        raise SourcesError(f"{origin}: no feeds declared")
+        raise SourcesError(f"{origin}: no feeds, sitemaps or sites declared")
     return result
 
 

@@ -34,11 +34,17 @@ def is_retryable(reason: str) -> bool:
 
 @dataclass(frozen=True)
 class FeedState:
+    """``kind``/``links``: what a sitemap index lists (``sitemap_index``: child URLs) or
+    what discovery found on a homepage (``site``: ``"feed URL"`` / ``"sitemap URL"``),
+    so an unchanged index or a recently discovered site needs no new requests."""
+
     feed_url: str
     etag: str = ""
     last_modified: str = ""
     body_sha256: str = ""
     checked_at: str = ""
+    kind: str = ""
+    links: tuple[str, ...] = ()
 
 
 def body_sha256(body: bytes) -> str:
@@ -65,4 +71,7 @@ def loads_state(data: bytes) -> dict[str, FeedState]:
     if not data.strip():
         return {}
     document = json.loads(data.decode("utf-8"))
-    return {url: FeedState(**fields) for url, fields in document.items()}
+    return {
+        url: FeedState(**{**fields, "links": tuple(fields.get("links") or ())})
+        for url, fields in document.items()
+    }

@@ -28,7 +28,9 @@ class Placement:
 
     article: SampleArticle
     path: str
-    status: str = "ok"  # ok | missing | redirect | feed_only
+    # ok | missing | redirect | feed_only | archived (only in an old sitemap, out of the
+    # window) | robots_disallowed (listed, but robots.txt forbids fetching it)
+    status: str = "ok"
 
 
 @dataclass
@@ -43,6 +45,15 @@ class Outlet:
     chrome: dict
     placements: list[Placement]
     extra_feeds: list[dict] = field(default_factory=list)
+    declared_charset: str = ""  # the label sent; differs from charset when mislabelled
+    listed_by: str = "feeds"  # what the sources file lists: feeds | sitemaps | site
+    robots: str | None = None
+    recent_dates: bool = False
+    note: str = ""  # which web convention the outlet exercises (shown by the demo)
+
+    @property
+    def label(self) -> str:
+        return self.declared_charset or self.charset
 
 
 def load_article(slug: str, content_dir: Path = CONTENT_DIR) -> SampleArticle:
@@ -92,6 +103,11 @@ def load_outlets(content_dir: Path = CONTENT_DIR) -> list[Outlet]:
                 chrome=spec.get("chrome", {}),
                 placements=placements,
                 extra_feeds=spec.get("extra_feeds", []),
+                declared_charset=spec.get("declared_charset", ""),
+                listed_by=spec.get("listed_by", "feeds"),
+                robots=spec.get("robots"),
+                recent_dates=bool(spec.get("recent_dates", False)),
+                note=spec.get("note", ""),
             )
         )
     return outlets

@@ -95,7 +95,8 @@ def render_page(outlet: Outlet, placement: Placement) -> str:
     brand = escape(outlet.chrome.get("brand", outlet.name))
     title = escape(article.title)
     published_iso = article.published.isoformat()
-    meta_charset = "" if outlet.charset.lower() != "utf-8" else '<meta charset="utf-8">'
+    # The meta tag says what the outlet claims (a mislabelled outlet claims UTF-8).
+    meta_charset = "" if outlet.label.lower() != "utf-8" else '<meta charset="utf-8">'
     head = (
         f"<head>{meta_charset}<title>{title} | {brand}</title>"
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -138,6 +139,64 @@ def render_page(outlet: Outlet, placement: Placement) -> str:
     )
 
 
+def render_homepage(outlet: Outlet, base: str) -> str:
+    """A front page: headlines, and the feed announced in <head> as browsers expect."""
+    brand = escape(outlet.chrome.get("brand", outlet.name))
+    direction = "ltr" if outlet.language == "en" else "rtl"
+    alternate = ""
+    if outlet.feed.get("format") in ("rss", "atom"):
+        kind = "application/atom+xml" if outlet.feed["format"] == "atom" else "application/rss+xml"
+        alternate = (
+            f'<link rel="alternate" type="{kind}" title="{brand}" href="{outlet.feed["path"]}">'
+            f'<link rel="alternate" type="{kind}" title="comments" href="/comments/feed/">'
+        )
+    headlines = "".join(
+        f'<li><a href="{escape(p.path)}">{escape(p.article.title)}</a></li>'
+        for p in outlet.placements
+        if p.status in ("ok", "redirect")
+    )
+    return (
+        f'<!DOCTYPE html><html lang="{outlet.language}" dir="{direction}"><head>'
+        f'<meta charset="utf-8"><title>{brand}</title>{alternate}</head><body>'
+        f'<header class="site-header"><a class="logo" href="/">{brand}</a>{_nav(outlet)}</header>'
+        f'<main><ul class="headlines">{headlines}</ul></main>{_footer(outlet)}</body></html>'
+    )
+
+
+def render_sitemap_index(base: str, children: list[tuple[str, str]]) -> str:
+    """A sitemap index: (path, lastmod) per child sitemap."""
+    items = "".join(
+        f"<sitemap><loc>{xml_escape(base + path)}</loc><lastmod>{lastmod}</lastmod></sitemap>"
+        for path, lastmod in children
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{items}</sitemapindex>\n'
+    )
+
+
+def render_news_sitemap(outlet: Outlet, base: str, placements: list[Placement]) -> str:
+    """A Google News sitemap of ``placements`` (title, publication date, language)."""
+    name = xml_escape(outlet.chrome.get("brand", outlet.name))
+    items = "".join(
+        "<url>"
+        f"<loc>{xml_escape(base + p.path)}</loc>"
+        "<news:news><news:publication>"
+        f"<news:name>{name}</news:name><news:language>{outlet.language}</news:language>"
+        "</news:publication>"
+        f"<news:publication_date>{p.article.published.isoformat()}</news:publication_date>"
+        f"<news:title>{xml_escape(p.article.title)}</news:title>"
+        "</news:news></url>"
+        for p in placements
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+        'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">'
+        f"{items}</urlset>\n"
+    )
+
+
 def _feed_link(outlet: Outlet, base: str, placement: Placement) -> str:
     if outlet.feed.get("relative_links"):
         return placement.path + outlet.feed.get("link_suffix", "")
@@ -177,9 +236,15 @@ def _render_rss(outlet: Outlet, base: str, placements: list[Placement]) -> str:
             f"<description>{xml_escape(article.summary)}</description>"
             f"{content}</item>"
         )
-    # No encoding in the declaration: a windows-1256 outlet declares it only in HTTP.
+    # No encoding in the declaration: a windows-1256 outlet declares it only in HTTP;
+    # a mislabelled one repeats its wrong label here too.
+    declaration = (
+        f'<?xml version="1.0" encoding="{outlet.label}"?>'
+        if outlet.label != outlet.charset
+        else '<?xml version="1.0"?>'
+    )
     return (
-        '<?xml version="1.0"?>\n'
+        declaration + "\n"
         '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" '
         'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
         f"<title>{xml_escape(outlet.name)}</title><link>{base}/</link>"

@@ -8,19 +8,34 @@ between two demo runs; tests pass ``port=0`` to get free ports.
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import hashlib
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import yaml
 
 from marsad.samplesite.content import Outlet, load_outlets
-from marsad.samplesite.render import MALFORMED_FEED, render_feed, render_page
+from marsad.samplesite.render import (
+    MALFORMED_FEED,
+    render_feed,
+    render_homepage,
+    render_news_sitemap,
+    render_page,
+    render_sitemap_index,
+)
 
 DEFAULT_HOST_PREFIX = "127.77.0"
+SITEMAP_INDEX = "/sitemap_index.xml"
+NEWS_SITEMAP = "/sitemaps/news.xml.gz"
+ARCHIVE_SITEMAP = "/sitemaps/archive-2024-01.xml"
+# Placements listed somewhere that must not become article rows.
+NOT_ARTICLES = ("missing", "archived", "robots_disallowed")
 DEFAULT_PORT = 8765
 REDIRECT_SUFFIX = "-moved"
 
@@ -29,7 +44,7 @@ REDIRECT_SUFFIX = "-moved"
 class Route:
     status: int
     content_type: str = ""
-    body: str = ""
+    body: str | bytes = ""  # str: encoded in the outlet's charset; bytes: sent as is
     location: str = ""
     etag: str = ""
 
@@ -56,7 +71,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
         )
         route = site.route(outlet, path)
-        body = route.body.encode(outlet.charset) if route.body else b""
+        raw = isinstance(route.body, bytes)
+        body = route.body if raw else route.body.encode(outlet.charset) if route.body else b""
         if route.etag and self.headers.get("If-None-Match") == route.etag:
             self.send_response(304)
             self.send_header("ETag", route.etag)
@@ -69,7 +85,9 @@ class _Handler(BaseHTTPRequestHandler):
         if route.location:
             self.send_header("Location", route.location)
         if route.content_type:
-            self.send_header("Content-Type", f"{route.content_type}; charset={outlet.charset}")
+            # The label the outlet sends, which for a mislabelled outlet is not its charset.
+            charset = "" if raw else f"; charset={outlet.label}"
+            self.send_header("Content-Type", f"{route.content_type}{charset}")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -94,6 +112,10 @@ class SampleSite:
         self._feed_requests: dict[str, int] = {}
         self.host_prefix = host_prefix
         self.outlets = load_outlets()
+        self.started = datetime.now(UTC).replace(microsecond=0)
+        for outlet in self.outlets:
+            if outlet.recent_dates:
+                _shift_to_recent(outlet, self.started)
         self.log: list[LoggedRequest] = []
         self._servers: list[ThreadingHTTPServer] = []
         self._threads: list[threading.Thread] = []
@@ -142,11 +164,23 @@ class SampleSite:
         base = self.base_urls[outlet.key]
         return [base + outlet.feed["path"]] + [base + f["path"] for f in outlet.extra_feeds]
 
+    def sitemap_urls(self, outlet: Outlet) -> list[str]:
+        return [self.base_urls[outlet.key] + SITEMAP_INDEX]
+
     def route(self, outlet: Outlet, path: str) -> Route:
         base = self.base_urls[outlet.key]
         if path == "/robots.txt":
-            return Route(200, "text/plain", "User-agent: *\nAllow: /\n")
-        if path == outlet.feed["path"]:
+            robots = outlet.robots or "User-agent: *\nAllow: /\n"
+            if outlet.listed_by == "sitemaps":
+                robots += f"\nSitemap: {base}{SITEMAP_INDEX}\n"
+            return Route(200, "text/plain", robots)
+        if path == "/":
+            return Route(200, "text/html", render_homepage(outlet, base))
+        if outlet.listed_by == "sitemaps":
+            sitemap = self._sitemap_route(outlet, base, path)
+            if sitemap is not None:
+                return sitemap
+        if outlet.feed.get("format") != "none" and path == outlet.feed.get("path"):
             kind = (
                 "application/atom+xml"
                 if outlet.feed.get("format") == "atom"
@@ -172,7 +206,28 @@ class SampleSite:
                 return Route(200, "text/html", render_page(outlet, placement))
         return Route(404, "text/html", "<html><body><h1>404 Not Found</h1></body></html>")
 
-    def _etag(self, outlet: Outlet, body: str) -> str:
+    def _sitemap_route(self, outlet: Outlet, base: str, path: str) -> Route | None:
+        recent = [p for p in outlet.placements if p.status not in ("archived", "missing")]
+        archived = [p for p in outlet.placements if p.status == "archived"]
+        if path == SITEMAP_INDEX:
+            # The archive's entry has no lastmod (many real indexes have none), so it is
+            # fetched, and its old entries skipped by date.
+            body = render_sitemap_index(base, [(NEWS_SITEMAP, self.started.isoformat())])
+            body = body.replace(
+                "</sitemapindex>",
+                f"<sitemap><loc>{base}{ARCHIVE_SITEMAP}</loc></sitemap></sitemapindex>",
+            )
+            return Route(200, "application/xml", body, etag=self._etag(outlet, body))
+        if path == NEWS_SITEMAP:
+            xml = render_news_sitemap(outlet, base, recent).encode("utf-8")
+            body = gzip.compress(xml, mtime=0)
+            return Route(200, "application/gzip", body, etag=self._etag(outlet, body))
+        if path == ARCHIVE_SITEMAP:
+            body = render_news_sitemap(outlet, base, archived)
+            return Route(200, "application/xml", body, etag=self._etag(outlet, body))
+        return None
+
+    def _etag(self, outlet: Outlet, body: str | bytes) -> str:
         """Honest outlets send a content hash; ``etag: changing`` ones a new tag each time."""
         policy = outlet.feed.get("etag", "content")
         if policy == "none":
@@ -180,20 +235,26 @@ class SampleSite:
         if policy == "changing":
             self._etag_counter += 1
             return f'"v{self._etag_counter}"'
-        return '"' + hashlib.sha1(body.encode("utf-8")).hexdigest()[:16] + '"'
+        data = body if isinstance(body, bytes) else body.encode("utf-8")
+        return '"' + hashlib.sha1(data).hexdigest()[:16] + '"'
 
     def sources_document(self) -> str:
         """A sources YAML pointing at this running site."""
-        sources = [
-            {
+        sources = []
+        for outlet in self.outlets:
+            entry: dict = {
                 "name": outlet.name,
                 "language": outlet.language,
                 "country": outlet.country,
-                "feeds": self.feed_urls(outlet),
-                "tags": ["sample"],
             }
-            for outlet in self.outlets
-        ]
+            if outlet.listed_by == "sitemaps":
+                entry["sitemaps"] = self.sitemap_urls(outlet)
+            elif outlet.listed_by == "site":
+                entry["site"] = self.base_urls[outlet.key] + "/"
+            else:
+                entry["feeds"] = self.feed_urls(outlet)
+            entry["tags"] = ["sample"]
+            sources.append(entry)
         header = "# Generated by marsad for the running sample site; ports change per run.\n"
         return header + yaml.safe_dump({"sources": sources}, allow_unicode=True, sort_keys=False)
 
@@ -210,8 +271,21 @@ class SampleSite:
         for outlet in self.outlets:
             base = self.base_urls[outlet.key]
             for placement in outlet.placements:
-                if placement.status != "missing":
+                if placement.status not in NOT_ARTICLES:
                     expected[f"{outlet.key}/{placement.article.slug}"] = (
                         base + placement.path + outlet.feed.get("link_suffix", "")
                     )
         return expected
+
+
+def _shift_to_recent(outlet: Outlet, now: datetime) -> None:
+    """Date the outlet's current articles in the last hours (a news sitemap lists only
+    the last two days); archived ones keep their real, old dates."""
+    shifted = []
+    for position, placement in enumerate(outlet.placements):
+        if placement.status != "archived":
+            published = now - timedelta(hours=3 * (position + 1))
+            article = dataclasses.replace(placement.article, published=published)
+            placement = dataclasses.replace(placement, article=article)
+        shifted.append(placement)
+    outlet.placements = shifted
