@@ -88,7 +88,7 @@ class PollFeedFn(beam.DoFn):
         previous: FeedState | None = feed_state.read()
         try:
             if feed.kind == "site":
-                entries, state = self._poll_site(feed, previous)
+                (entries, problems), state = self._poll_site(feed, previous)
             else:
                 response = self.fetcher.fetch_one(
                     feed.feed_url, FEED_ACCEPT, conditional_headers(previous)
@@ -101,7 +101,7 @@ class PollFeedFn(beam.DoFn):
                 if previous is not None and previous.body_sha256 == digest:
                     counter("fetch_feeds", "unchanged")
                     return
-                entries = self._entries(feed, response)
+                entries, problems = self._entries(feed, response)
                 state = FeedState(
                     feed_url=feed.feed_url,
                     etag=response.headers.get("etag", ""),
@@ -123,7 +123,7 @@ class PollFeedFn(beam.DoFn):
             return
         counter("fetch_feeds", "out")
         feed_state.write(state)
-        parsed = _Entries(entries)
+        parsed = _Entries(entries, problems)
         already = set(listed_state.read() or ())
         listed_state.write(
             sorted({entry_key(e) for e in parsed.entries} | {p.key for p in parsed.problems})
@@ -152,9 +152,9 @@ class PollFeedFn(beam.DoFn):
                 continue
             yield entry
 
-    def _entries(self, feed: SourceFeed, response, depth: int = 0) -> list:
-        """Entries of a fetched feed or sitemap; a sitemap index's recent children are
-        fetched and read in turn (bounded like batch: ``max_children``, ``MAX_DEPTH``)."""
+    def _entries(self, feed: SourceFeed, response, depth: int = 0) -> tuple[list, list]:
+        """(entries, problems) of a fetched feed or sitemap; a sitemap index's recent
+        children are fetched and read in turn (bounded like batch: ``max_children``)."""
         fetch = FeedFetch(
             feed,
             response.final_url,
@@ -166,15 +166,18 @@ class PollFeedFn(beam.DoFn):
         if feed.kind == "sitemap" and looks_like_sitemap(response.body):
             sitemap = parse_sitemap(response.body, response.final_url, self.sitemaps)
             if sitemap.kind == "index":
-                entries = []
+                entries, problems = [], []
                 for child in sitemap.children[: self.sitemaps.max_children]:
                     if depth >= 2 or child.loc == feed.feed_url:
                         continue
                     child_feed = replace(feed, feed_url=child.loc)
                     child_response = self.fetcher.fetch_one(child.loc, FEED_ACCEPT)
-                    entries += self._entries(child_feed, child_response, depth + 1)
-                return entries
-        return parse_any(fetch, self.sitemaps).entries
+                    more, issues = self._entries(child_feed, child_response, depth + 1)
+                    entries += more
+                    problems += issues
+                return entries, problems
+        parsed = parse_any(fetch, self.sitemaps)
+        return parsed.entries, parsed.problems
 
     def _poll_site(self, site: SourceFeed, previous: FeedState | None):
         found = cached_discovery(previous)
@@ -194,17 +197,20 @@ class PollFeedFn(beam.DoFn):
                 f"no feed or sitemap found on {site.feed_url}; list its feeds or sitemaps",
                 reason="nothing_discovered",
             )
-        entries = []
+        entries, problems = [], []
         for source in found.sources(site):
             response = self.fetcher.fetch_one(source.feed_url, FEED_ACCEPT)
             check_feed_type(response, source.kind)
-            entries += self._entries(source, response)
-        return entries, found.to_state()
+            more, issues = self._entries(source, response)
+            entries += more
+            problems += issues
+        return (entries, problems), found.to_state()
 
 
 class _Entries:
-    def __init__(self, entries: list) -> None:
+    def __init__(self, entries: list, problems: list) -> None:
         self.entries = entries
+        self.problems = problems
 
 
 class FirstSeenFn(beam.DoFn):
