@@ -125,7 +125,10 @@ def test_per_host_interval_and_concurrency_seen_by_the_server():
     assert sorted(payload for payload, _ in results) == list(range(8))
     starts = host.starts("/page/")
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert min(gaps) >= 0.18, gaps
+    # The client spaces starts by 0.2 s; the server sees them later by however long each
+    # request took to arrive, which a loaded machine stretches unevenly. Unspaced lanes
+    # would arrive together (gaps near 0), so half the interval still tells them apart.
+    assert min(gaps) >= 0.1, gaps
     assert host.max_in_flight <= 2
 
 
@@ -138,13 +141,21 @@ def test_hosts_proceed_in_parallel():
     ):
         fetcher = PoliteFetcher(HttpClient(FAST), config)
         urls = [(f"{s.base}/page/{i}", (s.host, i), None) for s in (a, b, c) for i in range(3)]
-        started = time.monotonic()
         results = list(fetcher.fetch_all(urls, "text/html"))
-        elapsed = time.monotonic() - started
         fetcher.close()
     assert len(results) == 9
-    # Sequential would be 9 x 0.3 s (plus robots); per-host serial, hosts parallel: ~4 x 0.3 s.
-    assert elapsed < 2.2, elapsed
+    # Seen by the servers, whatever the machine's load: requests to different hosts were
+    # in flight at the same moment, while each host had one at a time (per_host=1).
+    pages = {site.host: [h for h in site.hits if h.path.startswith("/page/")] for site in (a, b, c)}
+    overlapping = {
+        (x, y)
+        for x in pages
+        for y in pages
+        if x < y
+        and any(p.started < q.ended and q.started < p.ended for p in pages[x] for q in pages[y])
+    }
+    assert len(overlapping) >= 2, overlapping
+    assert max(site.max_in_flight for site in (a, b, c)) == 1
 
 
 def test_robots_disallow_and_crawl_delay():
