@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 demo: $(STAMP)
 	$(BIN)/marsad demo --output out
+	$(BIN)/marsad report out --out out/report.html
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

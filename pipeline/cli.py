@@ -10,6 +10,7 @@
     marsad tag --input FILE --output FILE [--topic TOPIC.yaml]
     marsad train topic [--labels FILE] [--topic TOPIC.yaml]
     marsad eval topic [--labels FILE]
+    marsad report OUTPUT [--since DATE] [--out FILE]
 
 Options after the marsad ones go to Beam unchanged (``--runner``, ``--project``,
 ``--direct_running_mode`` ...). Without ``--runner`` the local FnApiRunner runs.
@@ -26,6 +27,7 @@ import tempfile
 from marsad.errors import MarsadError
 from pipeline.dedup_cmd import add_dedup_parser, add_eval_dedup_parser, run_dedup, run_eval_dedup
 from pipeline.options import add_marsad_arguments
+from pipeline.report_cmd import add_report_parser, run_report
 from pipeline.sources_cmd import add_sources_parser, run_sources
 from pipeline.topic_cmd import (
     add_eval_topic_parser,
@@ -106,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_dedup_parser(commands)
     add_tag_parser(commands)
+    add_report_parser(commands)
     evaluate = commands.add_parser(
         "eval",
         help="Score marsad's clustering or tagging on labelled data.",
@@ -261,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             return _schema(args.dataset)
         if args.command == "sources":
             return run_sources(args)
+        if args.command == "report":
+            return run_report(args)
     except MarsadError as error:
         print(f"marsad: error [{error.reason}]: {error}", file=sys.stderr)
         return 2
