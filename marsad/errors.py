@@ -3,7 +3,9 @@
 Each error carries a short, stable ``reason`` code (``http_404``, ``timeout``,
 ``feed_malformed`` ...) that lands in the failures dataset, and a message a user
 can act on. Stages catch ``MarsadError`` and turn it into a failure row; anything
-else is a bug and is dead-lettered with reason ``internal_error``.
+else is a bug and is dead-lettered with reason ``internal_error``. At the
+command line a ``MarsadError`` is one ``marsad: error [reason]: message`` line
+and its ``hint`` (what to do about it); see docs/troubleshooting.md.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class MarsadError(Exception):
     """Base class. ``reason`` is the machine-readable code, ``str(e)`` the message."""
 
     reason: str = "error"
+    hint: str = ""
 
     def __init__(
         self,
@@ -33,10 +36,13 @@ class MarsadError(Exception):
         reason: str | None = None,
         http_status: int | None = None,
         attempts: int = 1,
+        hint: str | None = None,
     ) -> None:
         super().__init__(bounded(message))
         if reason is not None:
             self.reason = reason
+        if hint is not None:
+            self.hint = hint
         self.http_status = http_status
         self.attempts = attempts
 
@@ -45,6 +51,7 @@ class SourcesError(MarsadError):
     """The sources file is malformed. Raised before any fetch."""
 
     reason = "sources_invalid"
+    hint = "the sources file format is in README.md, 'Running on real feeds'"
 
 
 class FetchError(MarsadError):
@@ -82,3 +89,15 @@ class StorageError(MarsadError):
     a corrupt state file). Raised before anything of the run is committed."""
 
     reason = "storage_error"
+
+
+class UsageError(InputError):
+    """The command line itself is wrong: an unknown option, a bad value, a missing argument."""
+
+    reason = "usage"
+
+
+class OutputError(InputError):
+    """The output path cannot be used (a file where a folder is needed, not writable)."""
+
+    reason = "output_unusable"

@@ -11,9 +11,14 @@
     marsad train topic [--labels FILE] [--topic TOPIC.yaml]
     marsad eval topic [--labels FILE]
     marsad report OUTPUT [--since DATE] [--out FILE]
+    marsad export OUTPUT FILE [--format csv|jsonl|parquet] [--where SQL]
 
-Options after the marsad ones go to Beam unchanged (``--runner``, ``--project``,
-``--direct_running_mode`` ...). Without ``--runner`` the local FnApiRunner runs.
+Parsing is strict (``pipeline/argparsing.py``): marsad's options take dashes or
+underscores; an option neither marsad nor one of Beam's option classes declares is
+an error with a suggestion. A subcommand is a parser added to ``commands`` with a
+``handler(args, beam_args) -> int`` default; ``accept_beam_options(parser)`` lets its
+leftover options through to Beam once Beam's classes vouch for them. Exit codes are
+in ``pipeline/exits.py``. Without ``--runner`` the local FnApiRunner runs.
 """
 
 from __future__ import annotations
@@ -21,12 +26,22 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import platform
 import sys
 import tempfile
+import traceback
+from importlib import metadata
 
-from marsad.errors import MarsadError
+from marsad.errors import MarsadError, UsageError
+from pipeline.argparsing import (
+    StrictParser,
+    accept_beam_options,
+    check_leftovers,
+    command_parser,
+)
 from pipeline.dedup_cmd import add_dedup_parser, add_eval_dedup_parser, run_dedup, run_eval_dedup
-from pipeline.options import add_marsad_arguments
+from pipeline.exits import EXIT_CODES_HELP, ExitCode, exit_code_for, print_error
+from pipeline.options import DEFAULT_MAX_FAILED_FEEDS, add_marsad_arguments
 from pipeline.report_cmd import add_report_parser, run_report
 from pipeline.sources_cmd import add_sources_parser, run_sources
 from pipeline.topic_cmd import (
@@ -38,22 +53,50 @@ from pipeline.topic_cmd import (
     run_train_topic,
 )
 
+_OWN_LOGGERS = ("marsad", "pipeline", "transforms", "schemas")
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+
+def version_text() -> str:
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "unknown"
+
+    return (
+        f"marsad {version('marsad')} (apache-beam {version('apache-beam')}, "
+        f"Python {platform.python_version()})"
+    )
+
+
+def _interval(text: str) -> float:
+    from pipeline.watch import parse_interval
+
+    try:
+        return parse_interval(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def build_parser() -> StrictParser:
+    parser = StrictParser(
         prog="marsad",
         description="marsad (مرصد) watches news feeds and builds a deduplicated, topic-tagged "
         "Parquet corpus on US and coalition troops in Iraq.",
+        epilog=EXIT_CODES_HELP,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="Log at INFO level.")
+    parser.set_defaults(verbose=0, quiet=False)
+    parser.add_argument("--version", action="version", version=version_text())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
         "run",
         help="Run the batch pipeline once on a sources file.",
         description="Fetch every feed, fetch and extract new articles, deduplicate, tag, and "
-        "append to the Parquet dataset in --output. Unknown options are passed to Beam "
-        "(e.g. --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp).",
+        "append to the Parquet dataset in --output. Beam's own options are accepted too "
+        "(e.g. --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp); "
+        "any other option is an error. Options take dashes or underscores.",
+        epilog=EXIT_CODES_HELP,
     )
     add_marsad_arguments(run)
     run.add_argument(
@@ -69,9 +112,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--interval",
-        default="15m",
+        default=_interval("15m"),
+        type=_interval,
         help="Time between run starts with --watch: 90s, 15m, 1h (default 15m).",
     )
+    accept_beam_options(run).set_defaults(handler=_run_command)
 
     stream = commands.add_parser(
         "stream",
@@ -85,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     from pipeline.stream import add_stream_arguments
 
     add_stream_arguments(stream)
+    accept_beam_options(stream).set_defaults(handler=_stream)
 
     demo = commands.add_parser(
         "demo",
@@ -92,135 +138,221 @@ def _parser() -> argparse.ArgumentParser:
         description="Starts the sample news site (11 outlets on 127.77.0.x), runs the batch "
         "pipeline against it, prints the run summary and stops the site. Running it twice on "
         "the same --output adds no new article rows.",
+        epilog=EXIT_CODES_HELP,
     )
     demo.add_argument("--output", default="out", help="Output folder (default ./out).")
     demo.add_argument(
         "--port",
         type=int,
-        default=int(os.environ.get("MARSAD_SAMPLE_PORT", "8765")),
-        help="Port of the sample outlets (default 8765 or $MARSAD_SAMPLE_PORT). Keep it fixed "
-        "between runs: article ids derive from URLs.",
+        default=None,
+        help="Port of the sample outlets. Default: the port earlier demo runs on --output "
+        "used (remembered in OUTPUT/state/sample_site.json, since article ids derive from "
+        "URLs), else 8765 if free, else any free port.",
     )
+    demo.add_argument(
+        "--max_failed_feeds",
+        type=float,
+        default=DEFAULT_MAX_FAILED_FEEDS,
+        help=f"As for `marsad run` (default {DEFAULT_MAX_FAILED_FEEDS}).",
+    )
+    accept_beam_options(demo).set_defaults(handler=_demo)
 
     serve = commands.add_parser("serve-sample", help="Serve the sample site until interrupted.")
-    serve.add_argument("--port", type=int, default=8765, help="Port (default 8765).")
+    serve.add_argument(
+        "--port", type=int, default=None, help="Port (default 8765 if free, else any free one)."
+    )
     serve.add_argument("--sources-out", help="Also write a sources YAML for it to this path.")
+    serve.set_defaults(handler=lambda args, _beam: _serve(args))
 
-    add_dedup_parser(commands)
-    add_tag_parser(commands)
+    accept_beam_options(add_dedup_parser(commands)).set_defaults(handler=_table_command(run_dedup))
+    add_tag_parser(commands).set_defaults(handler=_table_command(lambda args, _beam: run_tag(args)))
     add_report_parser(commands)
+    commands.choices["report"].set_defaults(handler=lambda args, _beam: run_report(args))
     evaluate = commands.add_parser(
         "eval",
         help="Score marsad's clustering or tagging on labelled data.",
         description="Evaluations that print precision, recall and F1.",
     )
     evaluations = evaluate.add_subparsers(dest="evaluation", required=True, metavar="WHAT")
-    add_eval_dedup_parser(evaluations)
-    add_eval_topic_parser(evaluations)
+    add_eval_dedup_parser(evaluations).set_defaults(handler=lambda args, _: run_eval_dedup(args))
+    add_eval_topic_parser(evaluations).set_defaults(handler=lambda args, _: run_eval_topic(args))
     train = commands.add_parser(
         "train", help="Fit a model from labelled data.", description="Fit a model."
     )
-    add_train_topic_parser(train.add_subparsers(dest="training", required=True, metavar="WHAT"))
+    add_train_topic_parser(
+        train.add_subparsers(dest="training", required=True, metavar="WHAT")
+    ).set_defaults(handler=lambda args, _: run_train_topic(args))
+
+    from pipeline.export_cmd import add_export_parser, run_export
+
+    add_export_parser(commands).set_defaults(handler=lambda args, _beam: run_export(args))
 
     add_sources_parser(commands)
+    commands.choices["sources"].set_defaults(handler=lambda args, _beam: run_sources(args))
     schema = commands.add_parser("schema", help="Print the output schemas with field descriptions.")
     schema.add_argument("dataset", nargs="?", choices=["articles", "failures"], default="articles")
+    schema.set_defaults(handler=lambda args, _beam: _schema(args.dataset))
     return parser
 
 
-def _run(argv: list[str], wait: bool = False) -> int:
+def _table_command(handler):
+    """A table-in, table-out command: both paths checked before the (slow) work."""
+    from pipeline.tables import input_format, output_format
+
+    def checked(args: argparse.Namespace, beam_args: list[str]) -> int:
+        input_format(args.input)
+        output_format(args.output)
+        if hasattr(args, "topic"):
+            from pipeline.preflight import check_topic
+
+            check_topic(args.topic, getattr(args, "weights", None))
+        return handler(args, beam_args)
+
+    return checked
+
+
+def pipeline_flags(args: argparse.Namespace, declare) -> list[str]:
+    """The pipeline options of ``args`` (as declared by ``declare(parser)``) as Beam flags.
+
+    Only values that differ from their default are written, spelt as declared, so
+    ``PipelineOptions`` parses exactly what the strict parser accepted.
+    """
+    reference = argparse.ArgumentParser(add_help=False)
+    declare(reference)
+    flags: list[str] = []
+    for action in reference._actions:
+        if not action.option_strings or not hasattr(args, action.dest):
+            continue
+        value = getattr(args, action.dest)
+        if value == action.default:
+            continue
+        option = next((o for o in action.option_strings if o.startswith("--")), None)
+        if option is None:
+            continue
+        if action.nargs == 0:  # store_true / store_false: the flag alone says it
+            flags.append(option)
+        elif isinstance(value, list):
+            flags += [f"{option}={item}" for item in value]
+        else:
+            flags.append(f"{option}={value}")
+    return flags
+
+
+def _run(pipeline_argv: list[str], quiet: bool = False, wait: bool = False) -> int:
+    """One batch run; the summary ends with the outcome, whose exit code is returned.
+
+    A remote launch (Dataflow) returns once submitted, unless ``wait``: exit 0 means
+    the job was accepted; with ``--wait`` the job's outcome decides as for a local run.
+    """
     from pipeline.launch import format_launch
+    from pipeline.outcome import sentence
+    from pipeline.progress import live_progress
     from pipeline.report import format_summary
     from pipeline.run import run_batch
 
-    manifest = run_batch(argv, wait=wait)
+    manifest = run_batch(
+        pipeline_argv,
+        wait=wait,
+        progress=lambda options, feeds: live_progress(options, feeds, quiet),
+    )
     if manifest["status"] in ("DRY_RUN", "SUBMITTED"):
-        print(format_launch(manifest))
-        return 0
-    print(format_summary(manifest))
-    return 0 if manifest["status"].endswith("DONE") and manifest["accounting"]["balanced"] else 1
+        if not quiet:
+            print(format_launch(manifest))
+        return ExitCode.OK
+    outcome = manifest["outcome"]
+    if not quiet:
+        print(format_summary(manifest), flush=True)
+    elif outcome["exit_code"] != ExitCode.OK:
+        print(f"marsad: {sentence(outcome)}", file=sys.stderr)
+    return ExitCode(outcome["exit_code"])
 
 
-_CLI_ONLY = ("--watch", "--interval", "--wait", "-v", "--verbose")
-
-
-def _pipeline_argv(argv: list[str], command: str) -> list[str]:
-    """argv minus the subcommand and the options only the CLI understands."""
-    result, skip = [], False
-    for position, arg in enumerate(argv):
-        if skip:
-            skip = False
-            continue
-        if position == argv.index(command):
-            continue
-        name = arg.split("=", 1)[0]
-        if name in _CLI_ONLY:
-            skip = name == "--interval" and "=" not in arg
-            continue
-        result.append(arg)
-    return result
-
-
-def _run_command(args: argparse.Namespace, argv: list[str]) -> int:
-    pipeline_argv = _pipeline_argv(argv, "run")
+def _run_command(args: argparse.Namespace, beam_args: list[str]) -> int:
+    if not args.sources or not args.output:
+        missing = [name for name in ("--sources", "--output") if not getattr(args, name[2:])]
+        raise UsageError(
+            f"`marsad run` needs {' and '.join(missing)}",
+            reason="option_missing",
+            hint="e.g. marsad run --sources marsad/sources/default.yaml --output data/",
+        )
+    pipeline_argv = pipeline_flags(args, add_marsad_arguments) + beam_args
     if not args.watch:
-        return _run(pipeline_argv, wait=args.wait)
-    from pipeline.watch import StopSignal, parse_interval, watch
+        return _run(pipeline_argv, args.quiet, args.wait)
+    from pipeline.watch import StopSignal, watch
 
-    interval = parse_interval(args.interval)
     with StopSignal() as stop:
-        return watch(lambda: _run(pipeline_argv), interval, stop)
+        return watch(lambda: _run(pipeline_argv, args.quiet, args.wait), args.interval, stop)
 
 
-def _stream(argv: list[str]) -> int:
-    from pipeline.stream import run_stream
+def _stream(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipeline.stream import add_stream_arguments, run_stream
 
-    manifest = run_stream(_pipeline_argv(argv, "stream"))
+    def declare(parser):
+        add_marsad_arguments(parser)
+        add_stream_arguments(parser)
+
+    manifest = run_stream(pipeline_flags(args, declare) + beam_args)
     if manifest["status"] in ("DRY_RUN", "SUBMITTED"):
         from pipeline.launch import format_launch
 
         print(format_launch(manifest))
-        return 0
+        return ExitCode.OK
     counts = manifest["counts"]
     print(
         f"marsad stream {manifest['run_id']}  status={manifest['status']}  "
         f"polls={manifest['polls']}  articles={counts.get('write_articles.rows', 0)}  "
         f"failures={counts.get('write_failures.rows', 0)}"
     )
-    return 0 if manifest["status"].endswith("DONE") else 1
+    return ExitCode.OK if manifest["status"].endswith("DONE") else ExitCode.FAILED
 
 
 def _demo(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from marsad.samplesite import SampleSite
+    from pipeline.demo import remember_port, start_sample_site
+    from pipeline.preflight import check_output_folder
 
-    with SampleSite(port=args.port) as site, tempfile.TemporaryDirectory() as scratch:
-        sources = site.write_sources(os.path.join(scratch, "sample-sources.yaml"))
-        print(f"sample site: {len(site.outlets)} outlets on {site.host_prefix}.x:{args.port}")
-        # The sample outlets live on loopback, which the SSRF guard blocks unless named.
-        allow = ["--allow_network", f"{site.host_prefix}.0/24"]
-        code = _run(["--sources", sources, "--output", args.output, *allow, *beam_args])
-        from marsad.samplesite.showcase import showcase
+    check_output_folder(args.output)
+    site = start_sample_site(args.port, args.output)
+    try:
+        remember_port(args.output, site.port)
+        with tempfile.TemporaryDirectory() as scratch:
+            sources = site.write_sources(os.path.join(scratch, "sample-sources.yaml"))
+            if not args.quiet:
+                print(
+                    f"sample site: {len(site.outlets)} outlets on {site.host_prefix}.x:{site.port}"
+                )
+            # The sample outlets live on loopback, which the SSRF guard blocks unless named.
+            allow = ["--allow_network", f"{site.host_prefix}.0/24"]
+            demo_argv = ["--sources", sources, "--output", args.output, *allow]
+            if args.max_failed_feeds != DEFAULT_MAX_FAILED_FEEDS:
+                demo_argv.append(f"--max_failed_feeds={args.max_failed_feeds}")
+            code = _run([*demo_argv, *beam_args], args.quiet)
+            if not args.quiet:
+                from marsad.samplesite.showcase import showcase
 
-        print(showcase(args.output, site.outlets))
-        return code
+                print(showcase(args.output, site.outlets))
+            return code
+    finally:
+        site.stop()
 
 
 def _serve(args: argparse.Namespace) -> int:
     import time
 
-    from marsad.samplesite import SampleSite
+    from pipeline.demo import start_sample_site
 
-    with SampleSite(port=args.port) as site:
+    site = start_sample_site(args.port)
+    try:
         for key, base in site.base_urls.items():
-            print(f"{key:10s} {base}")
+            print(f"{key:10s} {base}", flush=True)
         if args.sources_out:
             site.write_sources(args.sources_out)
-            print(f"sources written to {args.sources_out}")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            return 0
+            print(f"sources written to {args.sources_out}", flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return ExitCode.OK
+    finally:
+        site.stop()
 
 
 def _schema(dataset: str) -> int:
@@ -232,44 +364,52 @@ def _schema(dataset: str) -> int:
     return 0
 
 
+def configure_logging(verbose: int, quiet: bool) -> None:
+    """marsad's warnings; -v: its INFO lines (and others' warnings); -vv: Beam's INFO too.
+
+    -q: errors only. Beam and libraries (trafilatura) are quiet by default: their
+    warnings are about pages, which the failures dataset already records.
+    """
+    own = logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING
+    if quiet:
+        others = logging.CRITICAL
+    else:
+        others = {0: logging.ERROR, 1: logging.WARNING}.get(verbose, logging.INFO)
+    logging.basicConfig(level=others, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for name in _OWN_LOGGERS:
+        logging.getLogger(name).setLevel(own)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args, extra = _parser().parse_known_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    parser = build_parser()
+    verbose = 0
     try:
-        if args.command == "run":
-            if not args.sources or not args.output:
-                _parser().error("run needs --sources and --output")
-            return _run_command(args, argv)
-        if args.command == "stream":
-            return _stream(argv)
-        if args.command == "demo":
-            return _demo(args, extra)
-        if args.command == "serve-sample":
-            return _serve(args)
-        if args.command == "dedup":
-            return run_dedup(args, extra)
-        if args.command == "eval" and args.evaluation == "dedup":
-            return run_eval_dedup(args)
-        if args.command == "tag":
-            return run_tag(args)
-        if args.command == "eval" and args.evaluation == "topic":
-            return run_eval_topic(args)
-        if args.command == "train" and args.training == "topic":
-            return run_train_topic(args)
-        if args.command == "schema":
-            return _schema(args.dataset)
-        if args.command == "sources":
-            return run_sources(args)
-        if args.command == "report":
-            return run_report(args)
+        args, leftovers = parser.parse_known_args(argv)
+        verbose, quiet = args.verbose, args.quiet
+        configure_logging(verbose, quiet)
+        beam_args = check_leftovers(leftovers, args, command_parser(args, parser))
+        return int(args.handler(args, beam_args))
+    except SystemExit as exit_:  # --help and --version
+        return exit_.code if isinstance(exit_.code, int) else 0
     except MarsadError as error:
-        print(f"marsad: error [{error.reason}]: {error}", file=sys.stderr)
-        return 2
-    return 2
+        print_error(error)
+        return exit_code_for(error)
+    except KeyboardInterrupt:
+        print("marsad: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except Exception as error:  # a bug: say so in one line; the traceback with -v
+        if verbose:
+            traceback.print_exc()
+        print(
+            f"marsad: error [internal_error]: unexpected {type(error).__name__}: {error}",
+            file=sys.stderr,
+        )
+        print(
+            "  hint: this is a bug in marsad; rerun with -v for the traceback and report it",
+            file=sys.stderr,
+        )
+        return ExitCode.FAILED
 
 
 if __name__ == "__main__":

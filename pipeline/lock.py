@@ -51,6 +51,7 @@ class OutputLockedError(MarsadError):
     """Another run holds the output folder."""
 
     reason = "output_locked"
+    hint = "wait for the other run to finish, or give this run another --output"
 
 
 @dataclass(frozen=True)

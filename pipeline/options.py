@@ -11,7 +11,7 @@ import argparse
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from marsad.dedup.neardup import NearDupConfig
-from marsad.errors import InputError
+from marsad.errors import InputError, UsageError
 from marsad.feeds.sitemaps import DEFAULT_WINDOW_DAYS, SitemapConfig
 from marsad.fetch.crawl import PolitenessConfig
 from marsad.fetch.http import FetchConfig
@@ -22,6 +22,7 @@ from marsad.text.extract import DEFAULT_MAX_TEXT_CHARS, DEFAULT_MIN_CHARS
 _FETCH = FetchConfig()
 _POLITE = PolitenessConfig()
 _LEDGER = LedgerConfig()
+DEFAULT_MAX_FAILED_FEEDS = 0.25
 
 
 def add_marsad_arguments(parser: argparse.ArgumentParser | object) -> None:
@@ -187,6 +188,53 @@ def add_marsad_arguments(parser: argparse.ArgumentParser | object) -> None:
         default=None,
         help="Override the topic's relevance threshold (default: the one the topic declares).",
     )
+    add(
+        "--max_failed_feeds",
+        type=float,
+        default=DEFAULT_MAX_FAILED_FEEDS,
+        help="Share of feeds (0-1) that may fail before the run exits with code 5, 'too many "
+        f"feeds failed' (default {DEFAULT_MAX_FAILED_FEEDS}); when every feed fails the exit "
+        "code is 4 whatever this says.",
+    )
+
+
+# Allowed range of each numeric option: (low, high, low_inclusive). Checked before any
+# fetch so a typo such as --connect_timeout 0 fails at once, naming the option.
+_RANGES: dict[str, tuple[float, float | None, bool]] = {
+    "connect_timeout": (0, None, False),
+    "read_timeout": (0, None, False),
+    "total_timeout": (0, None, False),
+    "max_bytes": (1, None, True),
+    "max_redirects": (0, None, True),
+    "max_attempts": (1, None, True),
+    "max_concurrency": (1, None, True),
+    "per_host": (1, None, True),
+    "min_interval": (0, None, True),
+    "max_crawl_delay": (0, None, True),
+    "min_chars": (0, None, True),
+    "dedup_threshold": (0, 1, False),
+    "lookback_days": (0, None, True),
+    "topic_threshold": (0, 1, True),
+    "max_failed_feeds": (0, 1, True),
+}
+
+
+def check_option_ranges(options) -> None:
+    """Raise ``UsageError`` naming the first option whose value is out of its range."""
+    for name, (low, high, low_inclusive) in _RANGES.items():
+        value = getattr(options, name, None)
+        if value is None:
+            continue
+        too_low = value < low if low_inclusive else value <= low
+        if too_low or (high is not None and value > high):
+            bound = f"{'at least' if low_inclusive else 'more than'} {low}"
+            if high is not None:
+                bound = f"in {'[' if low_inclusive else '('}{low}, {high}]"
+            raise UsageError(
+                f"--{name} must be {bound}, got {value}",
+                reason="option_invalid",
+                hint="`marsad run --help` gives each option's meaning and default",
+            )
 
 
 def add_dedup_arguments(add) -> None:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from apache_beam.metrics.metric import MetricsFilter
 
+from pipeline.outcome import sentence
 from transforms.common import METRICS_NAMESPACE
 
 STAGES = [
@@ -135,4 +136,7 @@ def format_summary(manifest: dict) -> str:
         f" + already stored {acc['already_stored']} + failures {acc['failures']}"
         f"  [{'balanced' if acc['balanced'] else 'NOT BALANCED'}]",
     ]
+    if "outcome" in manifest:
+        outcome = manifest["outcome"]
+        lines += ["", f"exit {outcome['exit_code']}: {sentence(outcome)}"]
     return "\n".join(lines)

@@ -5,19 +5,21 @@ from __future__ import annotations
 import platform
 import secrets
 import time
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from datetime import UTC, datetime
 from importlib import metadata
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from marsad.errors import SourcesError
-from marsad.feeds.sources import load_sources
+from marsad.errors import OutputError
 from pipeline import launch
 from pipeline.graph import build_batch
 from pipeline.launch import new_pipeline
 from pipeline.lock import acquire_run_lock, take_lock
 from pipeline.options import MarsadOptions
+from pipeline.outcome import judge_run
+from pipeline.preflight import preflight
 from pipeline.report import accounting, collect_counts, collect_timings
 from transforms.commit import delete_tree, manifest_path, write_json
 
@@ -61,12 +63,15 @@ def _public_options(options: PipelineOptions) -> dict[str, object]:
     return shown
 
 
-def run_batch(argv: list[str], wait: bool = False) -> dict:
+def run_batch(argv: list[str], wait: bool = False, progress=None) -> dict:
     """Run once and return the manifest (also written to ``runs/<run_id>.json``).
 
-    The output folder is locked for the run (``pipeline/lock.py``); a second run on
-    the same output refuses to start. Feed state is promoted inside the graph
-    (``transforms/commit.py``); here the driver adds counts and timings.
+    Everything is validated before the first fetch (``pipeline/preflight.py``). The
+    output folder is locked for the run (``pipeline/lock.py``); a second run on the
+    same output refuses to start. Feed state is promoted inside the graph
+    (``transforms/commit.py``); here the driver adds counts, timings and the outcome
+    (``pipeline/outcome.py``). ``progress(options, feeds)``, if given, is a context
+    manager entered around a local run (the live display).
 
     On a remote runner the job is submitted and a launch record returned instead
     (``pipeline/launch.py``); ``wait`` waits for the job and writes the manifest with
@@ -79,8 +84,17 @@ def run_batch(argv: list[str], wait: bool = False) -> dict:
     if launch.is_remote(options):
         return _launch_remote(argv, wait)
     pipeline, options, marsad, feeds, run_id = prepare_batch(argv)
-    with acquire_run_lock(marsad.output, run_id):
-        return _run_locked(pipeline, options, marsad, feeds, run_id)
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(acquire_run_lock(marsad.output, run_id))
+        except OSError as error:  # the first write of the run: the output is unusable
+            raise OutputError(
+                f"--output {marsad.output}: cannot write the run lock ({error})",
+                reason="output_not_writable",
+                hint="choose an output you can write to, or fix its permissions",
+            ) from None
+        display = progress(options, feeds) if progress is not None else nullcontext()
+        return _run_locked(pipeline, options, marsad, feeds, run_id, display)
 
 
 def _launch_remote(argv: list[str], wait: bool) -> dict:
@@ -111,6 +125,7 @@ def _launch_remote(argv: list[str], wait: bool) -> dict:
         "options": _public_options(options),
         "versions": versions(),
     }
+    manifest["outcome"] = judge_run(manifest, marsad.max_failed_feeds)
     write_manifest(marsad.output, manifest)
     return manifest
 
@@ -119,13 +134,12 @@ def prepare_batch(argv: list[str], lock_token: str = ""):
     """The batch pipeline built from ``argv``: (pipeline, options, marsad, feeds, run_id).
 
     Building touches no storage (listing happens inside the pipeline), so a Dataflow
-    job is described offline. ``lock_token``: see ``build_batch``.
+    job is described offline; the pre-run checks write only a probe into a local
+    output folder, and none for a dry run. ``lock_token``: see ``build_batch``.
     """
     options = pipeline_options(argv)
     marsad = options.view_as(MarsadOptions)
-    if not marsad.sources or not marsad.output:
-        raise SourcesError("both --sources and --output are required")
-    feeds = load_sources(marsad.sources)
+    feeds = preflight(marsad, check_output=not launch.is_dry_run(options))
     run_id = marsad.run_id or new_run_id()
     marsad.run_id = run_id
     pipeline = new_pipeline(options)
@@ -133,14 +147,22 @@ def prepare_batch(argv: list[str], lock_token: str = ""):
     return pipeline, options, marsad, feeds, run_id
 
 
-def _run_locked(pipeline, options, marsad: MarsadOptions, feeds, run_id: str) -> dict:
+def _run_locked(
+    pipeline,
+    options,
+    marsad: MarsadOptions,
+    feeds,
+    run_id: str,
+    display: AbstractContextManager,
+) -> dict:
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     # Only one run holds the output, so whatever is in _tmp/ is an aborted run's.
     delete_tree(FileSystems.join(marsad.output, "_tmp"))
 
-    result = pipeline.run()
-    state = result.wait_until_finish()
+    with display:  # the live display ends before the summary is printed
+        result = pipeline.run()
+        state = result.wait_until_finish()
 
     counts = collect_counts(result)
     manifest = {
@@ -163,6 +185,7 @@ def _run_locked(pipeline, options, marsad: MarsadOptions, feeds, run_id: str) ->
     }
     # The graph's commit removed this run's temp files; what remains is a failed run's.
     delete_tree(FileSystems.join(marsad.output, "_tmp"))
+    manifest["outcome"] = judge_run(manifest, marsad.max_failed_feeds)
     write_manifest(marsad.output, manifest)
     return manifest
 

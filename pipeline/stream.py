@@ -25,8 +25,7 @@ from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.typehints import Any, Tuple
 from apache_beam.utils.timestamp import MAX_TIMESTAMP
 
-from marsad.errors import InputError
-from marsad.feeds.sources import load_sources
+from marsad.errors import UsageError
 from pipeline.options import (
     MarsadOptions,
     dedup_config,
@@ -161,25 +160,26 @@ def build_stream(
 
 def prepare_stream(argv: list[str]):
     """The streaming pipeline built from ``argv``: (pipeline, marsad, stream, run_id, start)."""
+    from pipeline import launch
+    from pipeline.launch import new_pipeline
+    from pipeline.preflight import preflight
     from pipeline.run import new_run_id, pipeline_options
 
     options = pipeline_options(argv)
     marsad = options.view_as(MarsadOptions)
     stream = options.view_as(StreamOptions)
-    if not marsad.output:
-        raise InputError("marsad stream: --output is required")
-    feeds = load_sources(marsad.sources)
+    feeds = preflight(marsad, check_output=not launch.is_dry_run(options))
     run_id = marsad.run_id or new_run_id()
     marsad.run_id = run_id
-    from pipeline import launch
-    from pipeline.launch import new_pipeline
 
     if launch.is_remote(options):
         options.view_as(StandardOptions).streaming = True
     elif stream.max_polls <= 0 and not launch.is_dry_run(options):
-        raise InputError(
-            "marsad stream: local runners need --max_polls (the local runner writes windows only "
-            "when the impulse ends); use `marsad run --watch` for continuous local polling"
+        raise UsageError(
+            "local runners need --max_polls: the local runner writes windows only when the "
+            "impulse ends",
+            reason="option_missing",
+            hint="pass --max_polls N, or use `marsad run --watch` for continuous local polling",
         )
     start = time.time()
     stop = start + stream.poll_interval * (stream.max_polls - 0.5) if stream.max_polls > 0 else None

@@ -158,7 +158,7 @@ def run_tag(args: argparse.Namespace) -> int:
     rows = read_rows(args.input)
     tags = tag_rows(rows, _tagger(args))
     for row, tag in zip(rows, tags, strict=True):
-        row["language"] = row.get("language") or tag.language
+        row["language"] = row.get("language") or tag.language or None
         row.update(
             topic_score=tag.score,
             is_relevant=tag.is_relevant,

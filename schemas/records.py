@@ -63,6 +63,7 @@ class FeedEntry:
     updated_at: datetime | None = None
     language: str = ""
     country: str = ""
+    source_tags: list[str] = field(default_factory=list)
     # Filled by Canonicalize.
     canonical_url: str = ""
     article_id: str = ""
@@ -82,6 +83,7 @@ class Article:
     run_id: str
     final_url: str = ""
     source_country: str = ""
+    source_tags: list[str] = field(default_factory=list)
     title: str = ""
     summary: str = ""
     text: str = ""

@@ -37,6 +37,11 @@ ARTICLE_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("final_url", pa.string(), "URL after HTTP redirects."),
     ("source", pa.string(), "Outlet name from the sources file."),
     ("source_country", pa.string(), "Outlet country (ISO 3166-1 alpha-2) from the sources file."),
+    (
+        "source_tags",
+        pa.list_(pa.string()),
+        "Outlet tags from the sources file (YAML tags, OPML category); empty when none.",
+    ),
     ("feed_url", pa.string(), "Feed the article was first listed in."),
     ("also_listed_in", pa.list_(pa.string()), "Other feeds of this run that listed the same URL."),
     ("title", pa.string(), "Headline: page metadata, else the feed's title."),
@@ -137,9 +142,17 @@ FAILURES_PARTITION = "failed_date"
 
 
 def to_table(records: Iterable[object], schema: pa.Schema) -> pa.Table:
-    """Build a table from dataclass records, keeping only (and all of) the schema's columns."""
+    """Build a table from dataclass records, keeping only (and all of) the schema's columns.
+
+    Records use ``""`` for a string nobody filled in; the datasets say NULL, so that
+    ``duplicate_of IS NULL`` means the same in every path (run, stream, dedup, tag).
+    """
     rows = [dataclasses.asdict(record) for record in records]
-    columns = {name: [row.get(name) for row in rows] for name in schema.names}
+    strings = {field.name for field in schema if pa.types.is_string(field.type)}
+    columns = {
+        name: [None if name in strings and row.get(name) == "" else row.get(name) for row in rows]
+        for name in schema.names
+    }
     return pa.Table.from_pydict(columns, schema=schema)
 
 

@@ -37,7 +37,8 @@ from marsad.feeds.sources import load_sources
 from marsad.feeds.urls import article_id, canonicalize_url
 from marsad.fetch.feedstate import loads_state
 from pipeline import lock as run_lock
-from pipeline.cli import _parser
+from pipeline.argparsing import check_leftovers, command_parser
+from pipeline.cli import build_parser
 from pipeline.lock import LockInfo, OutputLockedError, acquire_run_lock, read_lock
 from pipeline.run import run_batch
 
@@ -533,12 +534,11 @@ def test_requirements_lock_pins_every_dependency():
 
 # -- manifests, units and configs -------------------------------------------------------------
 def _cli(argv: list[str]):
-    """Parse like ``marsad``; the rest must be Beam options."""
-    args, extra = _parser().parse_known_args(argv)
-    options = PipelineOptions(extra)
-    unknown = [a for a in extra if a.startswith("--") and a.split("=")[0].lstrip("-") not in
-               options.get_all_options(retain_unknown_options=False)]  # fmt: skip
-    return args, options, unknown
+    """Parse like ``marsad`` (strict: an option neither marsad nor Beam knows raises)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    options = PipelineOptions(check_leftovers(extra, args, command_parser(args, parser)))
+    return args, options, []
 
 
 def test_kubernetes_cronjob_runs_a_valid_marsad_command():

@@ -15,6 +15,7 @@ from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from marsad import live_counts
 from marsad.errors import MarsadError, bounded
 from schemas.records import Failure
 
@@ -40,6 +41,7 @@ def ensure_folder(folder: str) -> None:
 def counter(stage: str, outcome: str) -> None:
     """Increment ``<stage>.<outcome>`` in the one marsad namespace."""
     Metrics.counter(METRICS_NAMESPACE, f"{stage}.{outcome}").inc()
+    live_counts.record(f"{stage}.{outcome}")  # the local progress display (no-op elsewhere)
 
 
 _FAILURE_FIELDS = frozenset(f.name for f in dataclasses.fields(Failure))

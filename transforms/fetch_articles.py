@@ -26,6 +26,7 @@ def article_from_entry(entry: FeedEntry, run_id: str) -> Article:
         feed_url=entry.feed_url,
         run_id=run_id,
         source_country=entry.country,
+        source_tags=list(entry.source_tags),
         title=entry.title,
         summary=entry.summary,
         declared_language=entry.language,

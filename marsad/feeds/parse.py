@@ -195,6 +195,7 @@ def parse_json_feed(fetch: FeedFetch) -> ParsedFeed:
                     updated_at=_iso_datetime(item.get("date_modified")),
                     language=fetch.feed.language or language,
                     country=fetch.feed.country,
+                    source_tags=list(fetch.feed.tags),
                 )
             )
         except Exception as exc:  # one bad item is its own failure; the rest go on
@@ -272,6 +273,7 @@ def parse_feed(fetch: FeedFetch) -> ParsedFeed:
                     updated_at=_to_datetime(dict.get(item, "updated_parsed")),
                     language=fetch.feed.language or feed_language,
                     country=fetch.feed.country,
+                    source_tags=list(fetch.feed.tags),
                 )
             )
         except Exception as exc:  # one bad entry is its own failure; the rest go on

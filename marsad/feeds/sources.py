@@ -131,12 +131,15 @@ def parse_opml_sources(text: str, origin: str = "sources") -> list[SourceFeed]:
             raise SourcesError(f"{where}: outline with xmlUrl has neither title nor text")
         language = (outline.get("language") or "").strip().lower()[:2]
         country = (outline.get("country") or "").strip().upper()
+        # OPML 2.0: category="/iraqi,/tv" (comma-separated, slash-delimited paths).
+        tags = [t.strip().strip("/") for t in (outline.get("category") or "").split(",")]
         feeds.append(
             SourceFeed(
                 source=name,
                 feed_url=_check_feed_url(url, where),
                 language=language,
                 country=country,
+                tags=tuple(tag for tag in tags if tag),
             )
         )
     return _unique(feeds, origin)
