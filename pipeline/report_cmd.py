@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -20,8 +20,6 @@ from marsad.errors import InputError
 from schemas.tables import ARTICLES_PARTITION, FAILURES_PARTITION
 
 REPORT_NAME = "report.html"
-DEFAULT_WINDOW_DAYS = 365
-"""Without ``--since`` the report covers the year up to the newest publication day."""
 _PARTITIONED = {"articles": ARTICLES_PARTITION, "failures": FAILURES_PARTITION}
 
 
@@ -37,9 +35,8 @@ def add_report_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument("output", metavar="OUTPUT", help="marsad output folder (local or gs://).")
     parser.add_argument(
         "--since",
-        help="First publication day to include: YYYY-MM-DD, an age back from today such as "
-        f"30d, 12w, 1y, or 'all' (default: the {DEFAULT_WINDOW_DAYS} days up to the newest "
-        "article).",
+        help="First publication day to include: YYYY-MM-DD, or an age back from today such as "
+        "30d, 12w, 1y (default: all days). Failures and runs are limited to the same days.",
     )
     parser.add_argument(
         "--out", help=f"Where to write the HTML (default OUTPUT/{REPORT_NAME}). Local or gs://."
@@ -55,43 +52,12 @@ def _local_path(path: str) -> str:
     return path.removeprefix("file://")
 
 
-def article_days(output: str) -> list[date]:
-    """Publication days that have an ``articles/`` partition (from file names only)."""
-    pattern = FileSystems.join(output, "articles", f"{ARTICLES_PARTITION}=*", "*.parquet")
-    try:
-        matched = FileSystems.match([pattern])[0].metadata_list
-    except Exception:  # no articles folder yet
-        return []
-    days = set()
-    for meta in matched:
-        value = meta.path.rsplit("/", 2)[-2].partition("=")[2]
-        try:
-            days.add(date.fromisoformat(value[:10]))
-        except ValueError:
-            continue
-    return sorted(days)
-
-
-def resolve_since(
-    text: str | None, days: list[date], today: date | None = None
-) -> tuple[date | None, str]:
-    """The first day of the report and how it was chosen, for the page header."""
-    if text and text.strip().lower() == "all":
-        return None, "all days"
-    if text:
-        since = parse_since(text, today)
-        return since, f"since {since.isoformat()}"
-    today = today or datetime.now(UTC).date()
-    # A feed that dates an article in the future must not move the window past today.
-    plausible = [d for d in days if d <= today + timedelta(days=1)]
-    if not plausible:
-        return None, "all days"
-    since = plausible[-1] - timedelta(days=DEFAULT_WINDOW_DAYS - 1)
-    older = sum(1 for d in days if d < since)
-    note = f"the {DEFAULT_WINDOW_DAYS} days up to the newest article"
-    if older:
-        note += f"; --since all adds {older} earlier day{'s' if older > 1 else ''}"
-    return since, note
+def resolve_since(text: str | None, today: date | None = None) -> tuple[date | None, str]:
+    """The first day of the report (None: every day) and how to say it in the page header."""
+    if not text or text.strip().lower() == "all":
+        return None, "all days; --since narrows"
+    since = parse_since(text, today)
+    return since, f"since {since.isoformat()}"
 
 
 def stage_locally(output: str, since: date | None, into: str) -> str:
@@ -141,12 +107,12 @@ def run_report(args: argparse.Namespace) -> int:
         folder = _local_path(output)
         if not os.path.isdir(folder):
             raise InputError(f"output folder {output} does not exist", reason="output_missing")
-        since, period = resolve_since(args.since, article_days(folder))
+        since, period = resolve_since(args.since)
         html = build_report(folder, since, output_label=output, period=period)
     else:
         if not FileSystems.match([FileSystems.join(output, "**")])[0].metadata_list:
             raise InputError(f"output {output} holds no files", reason="output_missing")
-        since, period = resolve_since(args.since, article_days(output))
+        since, period = resolve_since(args.since)
         with tempfile.TemporaryDirectory(prefix="marsad-report-") as scratch:
             local = stage_locally(output, since, scratch)
             html = build_report(local, since, output_label=output, period=period)

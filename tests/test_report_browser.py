@@ -135,7 +135,7 @@ def test_demo_report_renders_every_section_offline(demo_report, tmp_path):
             shot = page.locator(f"#{chart_id}").screenshot()
             assert _looks_drawn(shot), f"{chart_id} looks blank"
         # Every row of the tables is there: outlets, one syndication cluster, recent articles.
-        assert page.locator("#outlets-table tbody tr").count() == 7
+        assert page.locator("#outlets-table tbody tr").count() >= 7
         assert page.locator("#clusters-table tbody tr").count() >= 1
         assert page.locator("#recent-table tbody tr").count() >= 5
         assert page.locator("#runs-table tbody tr").count() == 1
