@@ -2,7 +2,10 @@
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
+# Separate installs: the demo needs marsad and its runtime dependencies only (no test
+# tools, no Google Cloud libraries); tests and deploy work add the test and gcp extras.
 STAMP  := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: demo test lint format bench clean lock metadata
 
@@ -15,7 +18,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,gcp]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(DEMO_STAMP)
+
+# A free port is picked (and remembered in out/state/) when 8765 is taken.
+demo: $(DEMO_STAMP)
 	$(BIN)/marsad demo --output out
 	$(BIN)/marsad report out --out out/report.html
 

@@ -71,7 +71,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
 
 def default_hint(error: MarsadError) -> str:
     """A hint for errors raised without one: where the reason code is explained."""
-    return f"see docs/troubleshooting.md#{error.reason} for causes and fixes"
+    return f"docs/troubleshooting.md explains `{error.reason}`: causes and fixes"
 
 
 def print_error(error: MarsadError, stream: TextIO | None = None) -> None:

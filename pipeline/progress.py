@@ -47,13 +47,21 @@ def _sum(counts: Counter[str], prefix: str) -> int:
 
 def progress_text(counts: Counter[str], total_feeds: int, elapsed_s: float) -> str:
     """The progress line for ``counts`` (``<stage>.<outcome>`` → n)."""
-    feeds_failed = _sum(counts, "fetch_feeds.failed.")
-    feeds_done = (
-        counts["fetch_feeds.out"]
-        + counts["fetch_feeds.not_modified"]
-        + counts["fetch_feeds.unchanged"]
-        + feeds_failed
+    # A feed fails at fetching, or as a whole at parsing (entry_* failures are entries').
+    feeds_failed = (
+        _sum(counts, "fetch_feeds.failed.")
+        + _sum(counts, "parse_feeds.failed.")
+        - _sum(counts, "parse_feeds.failed.entry_")
     )
+    # Sitemap indexes and discovered feeds add fetches as the run goes: the total grows.
+    started = counts["fetch_feeds.in"]
+    finished = sum(
+        value
+        for name, value in counts.items()
+        if name.startswith("fetch_feeds.") and name not in ("fetch_feeds.in", "fetch_feeds.ms")
+    )
+    feeds_done = min(finished, started)
+    total_feeds = max(total_feeds, started)
     fetched = counts["fetch_articles.out"]
     failed = sum(
         _sum(counts, f"{stage}.failed.")

@@ -273,6 +273,7 @@ def sitemap_entries(fetch, config: SitemapConfig | None = None, now: datetime | 
             published_at=item.published_at or item.lastmod,
             language=fetch.feed.language or item.language,
             country=fetch.feed.country,
+            source_tags=list(fetch.feed.tags),
         )
         for item in sitemap.urls
     ]
