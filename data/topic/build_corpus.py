@@ -2,8 +2,8 @@
 
     .venv/bin/python data/topic/build_corpus.py [--labels /work/labels] [--fix-split]
 
-Inputs: the web excerpts labelled by the guide (``<labels>/en.jsonl``, ``ar.jsonl``:
-stored public news pages, text as stored) and the ANT ids labelled by the topic
+Inputs: the web excerpts labelled by the guide (every ``<labels>/*.jsonl``: ``en``,
+``ar`` and their extensions ``en2``, ``ar2`` …; stored public news pages, text as stored) and the ANT ids labelled by the topic
 engineer (``data/topic/ant_labels.jsonl``; ANT texts read from ../shared/eval for the
 checks only, never written). Each item is checked (fields, language, label, at least 200
 characters of text), given a stable id (web: ``w_`` + 12 hex of the SHA-1 of the URL;
@@ -109,9 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fix-split", action="store_true")
     args = parser.parse_args(argv)
     dropped: Counter = Counter()
-    web = [
-        i for name in ("en.jsonl", "ar.jsonl") for i in read_web(Path(args.labels) / name, dropped)
-    ]
+    files = sorted(Path(args.labels).glob("*.jsonl"))
+    web = [item for path in files for item in read_web(path, dropped)]
     ant = read_ant(DATA / "ant_labels.jsonl")
     kept: list[dict] = []
     seen_urls: set[str] = set()
