@@ -39,19 +39,7 @@ from pipeline.argparsing import (
     check_leftovers,
     command_parser,
 )
-from pipeline.dedup_cmd import add_dedup_parser, add_eval_dedup_parser, run_dedup, run_eval_dedup
 from pipeline.exits import EXIT_CODES_HELP, ExitCode, exit_code_for, print_error
-from pipeline.options import DEFAULT_MAX_FAILED_FEEDS, add_marsad_arguments
-from pipeline.report_cmd import add_report_parser, run_report
-from pipeline.sources_cmd import add_sources_parser, run_sources
-from pipeline.topic_cmd import (
-    add_eval_topic_parser,
-    add_tag_parser,
-    add_train_topic_parser,
-    run_eval_topic,
-    run_tag,
-    run_train_topic,
-)
 
 _OWN_LOGGERS = ("marsad", "pipeline", "transforms", "schemas")
 
@@ -79,6 +67,25 @@ def _interval(text: str) -> float:
 
 
 def build_parser() -> StrictParser:
+    # Subcommand modules import Beam: imported here, after main() has quieted logging.
+    from pipeline.dedup_cmd import (
+        add_dedup_parser,
+        add_eval_dedup_parser,
+        run_dedup,
+        run_eval_dedup,
+    )
+    from pipeline.options import DEFAULT_MAX_FAILED_FEEDS, add_marsad_arguments
+    from pipeline.report_cmd import add_report_parser, run_report
+    from pipeline.sources_cmd import add_sources_parser, run_sources
+    from pipeline.topic_cmd import (
+        add_eval_topic_parser,
+        add_tag_parser,
+        add_train_topic_parser,
+        run_eval_topic,
+        run_tag,
+        run_train_topic,
+    )
+
     parser = StrictParser(
         prog="marsad",
         description="marsad (مرصد) watches news feeds and builds a deduplicated, topic-tagged "
@@ -275,6 +282,8 @@ def _run_command(args: argparse.Namespace, beam_args: list[str]) -> int:
             reason="option_missing",
             hint="e.g. marsad run --sources marsad/sources/default.yaml --output data/",
         )
+    from pipeline.options import add_marsad_arguments
+
     pipeline_argv = pipeline_flags(args, add_marsad_arguments) + beam_args
     if not args.watch:
         return _run(pipeline_argv, args.quiet, args.wait)
@@ -285,6 +294,7 @@ def _run_command(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _stream(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipeline.options import add_marsad_arguments
     from pipeline.stream import add_stream_arguments, run_stream
 
     def declare(parser):
@@ -308,6 +318,7 @@ def _stream(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 def _demo(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.demo import remember_port, start_sample_site
+    from pipeline.options import DEFAULT_MAX_FAILED_FEEDS
     from pipeline.preflight import check_output_folder
 
     check_output_folder(args.output)
@@ -382,6 +393,11 @@ def configure_logging(verbose: int, quiet: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Importing Beam without its gcp extra (the demo's install) logs a warning through
+    # the root logger, which would configure itself to print it: give it a handler
+    # that drops it until configure_logging() sets up the real one.
+    if not logging.getLogger().handlers:
+        logging.getLogger().addHandler(logging.NullHandler())
     parser = build_parser()
     verbose = 0
     try:

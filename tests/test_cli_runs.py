@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -16,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from pipeline.cli import main
 from tests.cli_support import LOOPBACK, assert_user_error, marsad, marsad_in_terminal
 
 pytestmark = pytest.mark.slow
@@ -78,6 +80,12 @@ def _assert_progress_matches(progress: dict[str, int], manifest: dict) -> None:
     assert progress["fetched"] == counts.get("fetch_articles.out", 0)
     assert progress["extracted"] == counts.get("extract.out", 0)
     assert progress["fetched"] > 0 and progress["entries"] > 0
+
+
+@pytest.fixture
+def quiet_logging(monkeypatch):
+    # main() reconfigures logging for a command-line process; not for pytest's.
+    monkeypatch.setattr("pipeline.cli.configure_logging", lambda verbose, quiet: None)
 
 
 @pytest.fixture(scope="module")
@@ -175,11 +183,18 @@ def test_rows_carry_outlet_tags_and_null_for_absent_values(tty_run):
 
 
 @pytest.mark.parametrize("extension", ["csv", "jsonl", "parquet"])
-def test_export_writes_the_rows_duckdb_selects(tty_run, tmp_path, extension):
+def test_export_writes_the_rows_duckdb_selects(tty_run, tmp_path, extension, capsys, quiet_logging):
+    """CSV through the installed command; the other formats through its ``main()``."""
     _run, output, _ = tty_run
     target = tmp_path / f"relevant.{extension}"
     where = "is_relevant AND NOT is_duplicate"
-    result = marsad("export", str(output), str(target), "--where", where)
+    argv = ["export", str(output), str(target), "--where", where]
+    if extension == "csv":
+        result = marsad(*argv)
+    else:
+        code = main(argv)
+        captured = capsys.readouterr()
+        result = subprocess.CompletedProcess(argv, code, captured.out, captured.err)
     assert result.returncode == 0, result.stderr
     connection = duckdb.connect()
     expected = connection.execute(
@@ -216,7 +231,7 @@ def test_export_refuses_bad_sql_without_leaving_a_file(tty_run, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_tag_writes_the_format_its_extension_names_with_nulls(tmp_path):
+def test_tag_writes_the_format_its_extension_names_with_nulls(tmp_path, quiet_logging):
     source = tmp_path / "in.jsonl"
     rows = [
         {"id": "1", "title": "انسحاب القوات الأمريكية", "text": "بحث البرلمان العراقي انسحاب القوات الأمريكية من العراق."},
@@ -225,8 +240,10 @@ def test_tag_writes_the_format_its_extension_names_with_nulls(tmp_path):
     source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
     for extension in ("csv", "jsonl", "parquet"):
         target = tmp_path / f"tagged.{extension}"
-        result = marsad("tag", "--input", str(source), "--output", str(target))
-        assert result.returncode == 0, result.stderr
+        argv = ["tag", "--input", str(source), "--output", str(target)]
+        # The issue's case (t.csv) through the installed command; the rest via main().
+        code = marsad(*argv).returncode if extension == "csv" else main(argv)
+        assert code == 0
         reader = {"csv": "read_csv", "jsonl": "read_json", "parquet": "read_parquet"}[extension]
         found = (
             duckdb.connect()
