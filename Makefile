@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test lint format bench clean lock metadata
+.PHONY: demo test test-hostile lint format bench clean lock metadata
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -37,6 +37,10 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The slow part of the hostile-web suite (whole runs, kill -9, broken storage; minutes).
+test-hostile: $(STAMP)
+	MARSAD_HOSTILE_SLOW=1 $(BIN)/python -m pytest -q tests/hostile
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "dedup-throughput": ["dedup_throughput.py"],
     "stream-state": ["stream_state_bench.py"],
     "fetch": ["fetch_bench.py"],
+    "hostile": ["hostile_bounds.py"],
 }
 
 

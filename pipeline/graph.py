@@ -9,6 +9,7 @@ from pipeline.options import (
     MarsadOptions,
     dedup_config,
     fetch_config,
+    ledger_config,
     max_text_chars,
     politeness_config,
     sitemap_config,
@@ -21,10 +22,12 @@ from transforms.dedup_near import ClusterNearDuplicates
 from transforms.dedup_urls import DedupUrls
 from transforms.discover import DiscoverSources
 from transforms.extract import ExtractArticles
+from transforms.failure_ledger import ReadLedger, RememberFailures, StageLedger, ledger_path
 from transforms.feed_state import ReadFeedState, StageFeedState, feed_state_path
 from transforms.fetch_articles import FetchArticles
 from transforms.fetch_feeds import FetchFeeds
 from transforms.parse_feeds import ParseFeeds
+from transforms.stored_check import CheckStoredFiles
 from transforms.stored_texts import ReadStoredTexts
 from transforms.tag import TagTopic
 from transforms.write import WriteDataset, tmp_dir
@@ -32,6 +35,10 @@ from transforms.write import WriteDataset, tmp_dir
 
 def staged_state_path(output: str, run_id: str) -> str:
     return FileSystems.join(tmp_dir(output, run_id), "feeds.json")
+
+
+def staged_ledger_path(output: str, run_id: str) -> str:
+    return FileSystems.join(tmp_dir(output, run_id), "entries.json")
 
 
 def warc_dir(output: str, run_id: str) -> str:
@@ -53,6 +60,9 @@ def build_batch(
     archive = warc_dir(output, run_id) if options.warc else None
 
     dedup = dedup_config(options)
+    retry = ledger_config(options)
+    # Unreadable files of earlier runs: reported and quarantined, not a crash.
+    corrupt_files, quarantine = pipeline | "CheckStoredFiles" >> CheckStoredFiles(output, run_id)
     # Every stored id (so reruns add nothing); texts of the look-back window (so a copy
     # published today joins last week's cluster); older rows by content hash only.
     stored = pipeline | "ReadStoredTexts" >> ReadStoredTexts(
@@ -61,6 +71,7 @@ def build_batch(
     feed_state = beam.pvalue.AsSingleton(
         pipeline | "ReadFeedState" >> ReadFeedState(feed_state_path(output))
     )
+    ledger = beam.pvalue.AsSingleton(pipeline | "ReadLedger" >> ReadLedger(ledger_path(output)))
     sitemaps = sitemap_config(options)
     sources = pipeline | "Sources" >> beam.Create(feeds)
     # site: outlets become the feeds and sitemaps found on their homepages.
@@ -74,7 +85,7 @@ def build_batch(
     state_updates = (discovered, fetch_states) | "StateUpdates" >> beam.Flatten()
     entries, parse_failures = fetched | "ParseFeeds" >> ParseFeeds(run_id, sitemaps)
     canonical, url_failures = entries | "Canonicalize" >> Canonicalize(run_id)
-    new_entries = (canonical, stored) | "DedupUrls" >> DedupUrls()
+    new_entries = (canonical, stored) | "DedupUrls" >> DedupUrls(ledger)
     pages, fetch_failures = new_entries | "FetchArticles" >> FetchArticles(
         run_id, config, politeness, archive
     )
@@ -95,18 +106,33 @@ def build_batch(
         extract_failures,
         tag_failures,
     ) | "EntryFailures" >> beam.Flatten()
-    failures = (feed_failures, parse_failures, entry_failures) | "AllFailures" >> beam.Flatten()
-    failures_written = failures | "WriteFailures" >> WriteDataset(
+    failures = (
+        feed_failures,
+        parse_failures,
+        entry_failures,
+        corrupt_files,
+    ) | "AllFailures" >> beam.Flatten()
+    # Rows only for what the ledger does not know yet; a no-change rerun adds none.
+    failure_rows, ledger_updates = failures | "RememberFailures" >> RememberFailures(ledger, retry)
+    failures_written = failure_rows | "WriteFailures" >> WriteDataset(
         "failures", output, run_id, FAILURES_SCHEMA, FAILURES_PARTITION
     )
-    staged = (state_updates, failures) | "StageFeedState" >> StageFeedState(
+    succeeded = tagged | "SucceededIds" >> beam.Map(lambda article: article.article_id)
+    fetched_feeds = state_updates | "FetchedFeeds" >> beam.Map(lambda state: state.feed_url)
+    pending = (ledger_updates, succeeded, fetched_feeds) | "StageLedger" >> StageLedger(
+        staged_ledger_path(output, run_id), ledger
+    )
+    staged = (state_updates, failures, pending) | "StageFeedState" >> StageFeedState(
         staged_state_path(output, run_id), feed_state
     )
-    _ = (articles_written, failures_written, staged) | "CommitRun" >> CommitRun(
+    _ = (articles_written, failures_written, quarantine, staged) | "CommitRun" >> CommitRun(
         run_id,
         output,
-        staged_state_path(output, run_id),
-        feed_state_path(output),
+        [
+            (staged_state_path(output, run_id), feed_state_path(output)),
+            (staged_ledger_path(output, run_id), ledger_path(output)),
+        ],
         tmp_dir(output, run_id),
-        lock_token,
+        reset_states=[feed_state_path(output)],
+        lock_token=lock_token,
     )

@@ -23,6 +23,8 @@ STAGES = [
     "tag",
     "write_articles",
     "write_failures",
+    "failure_ledger",
+    "read_stored",
 ]
 ENTRY_STAGES = ("canonicalize", "fetch_articles", "extract", "tag")
 
@@ -84,7 +86,15 @@ def by_stage(counts: dict[str, int]) -> dict[str, dict[str, object]]:
 
 
 def accounting(counts: dict[str, int]) -> dict[str, int | bool]:
-    """Where every feed entry went. ``balanced`` is the invariant the tests check."""
+    """Where every feed entry went. ``balanced`` is the invariant the tests check:
+
+    entries = articles + duplicates + already_stored + failures + known_failures
+
+    ``failures`` are entries that failed in this run (a row is written the first time
+    only: ``failure_rows_not_repeated`` counts the repeats); ``known_failures`` are
+    entries the failure ledger held back unfetched (failed for good, or awaiting a
+    retry). ``articles + duplicates`` together are the rows written plus dropped copies.
+    """
     entries = counts.get("parse_feeds.entries", 0)
     entry_failures = sum(
         value
@@ -97,14 +107,18 @@ def accounting(counts: dict[str, int]) -> dict[str, int | bool]:
     dropped = counts.get("dedup_near.dropped", 0)
     url_dups = counts.get("dedup_urls.duplicate_url", 0)
     stored = counts.get("dedup_urls.already_stored", 0)
+    known = counts.get("dedup_urls.known_failure", 0)
     return {
+        "identity": "entries = articles + duplicates + already_stored + failures + known_failures",
         "entries": entries,
         "articles": rows - flagged + dropped,
         "duplicates": flagged + url_dups,
         "already_stored": stored,
         "failures": entry_failures,
+        "known_failures": known,
+        "failure_rows_not_repeated": counts.get("failure_ledger.repeat", 0),
         "dropped_duplicates": dropped,
-        "balanced": entries == rows + dropped + url_dups + stored + entry_failures,
+        "balanced": entries == rows + dropped + url_dups + stored + entry_failures + known,
     }
 
 
@@ -134,8 +148,13 @@ def format_summary(manifest: dict) -> str:
         "",
         f"entries {acc['entries']} = articles {acc['articles']} + duplicates {acc['duplicates']}"
         f" + already stored {acc['already_stored']} + failures {acc['failures']}"
+        f" + known failures {acc.get('known_failures', 0)}"
         f"  [{'balanced' if acc['balanced'] else 'NOT BALANCED'}]",
     ]
+    if acc.get("failure_rows_not_repeated"):
+        lines.append(f"({acc['failure_rows_not_repeated']} failures already on record: no new row)")
+    for path in manifest.get("quarantined", []):
+        lines.append(f"quarantined (unreadable): {path}")
     if "outcome" in manifest:
         outcome = manifest["outcome"]
         lines += ["", f"exit {outcome['exit_code']}: {sentence(outcome)}"]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import platform
 import secrets
+import sys
 import time
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from datetime import UTC, datetime
@@ -12,7 +16,7 @@ from importlib import metadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from marsad.errors import OutputError
+from marsad.errors import MarsadError, OutputError, StorageError
 from pipeline import launch
 from pipeline.graph import build_batch
 from pipeline.launch import new_pipeline
@@ -21,7 +25,16 @@ from pipeline.options import MarsadOptions
 from pipeline.outcome import judge_run
 from pipeline.preflight import preflight
 from pipeline.report import accounting, collect_counts, collect_timings
-from transforms.commit import delete_tree, manifest_path, write_json
+from transforms.commit import (
+    delete_tree,
+    journal_path,
+    manifest_path,
+    recover_commits,
+    write_json,
+)
+from transforms.failure_ledger import ledger_path, read_ledger
+from transforms.feed_state import feed_state_path, read_feed_state
+from transforms.write import tmp_dir
 
 LOCAL_RUNNER = "FnApiRunner"
 _VERSIONED = ("marsad", "apache-beam", "feedparser", "trafilatura", "pyarrow", "requests")
@@ -84,17 +97,74 @@ def run_batch(argv: list[str], wait: bool = False, progress=None) -> dict:
     if launch.is_remote(options):
         return _launch_remote(argv, wait)
     pipeline, options, marsad, feeds, run_id = prepare_batch(argv)
-    with ExitStack() as stack:
-        try:
-            stack.enter_context(acquire_run_lock(marsad.output, run_id))
-        except OSError as error:  # the first write of the run: the output is unusable
-            raise OutputError(
-                f"--output {marsad.output}: cannot write the run lock ({error})",
-                reason="output_not_writable",
-                hint="choose an output you can write to, or fix its permissions",
-            ) from None
-        display = progress(options, feeds) if progress is not None else nullcontext()
-        return _run_locked(pipeline, options, marsad, feeds, run_id, display)
+    try:
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(acquire_run_lock(marsad.output, run_id))
+            except OSError as error:  # the first write of the run: the output is unusable
+                raise OutputError(
+                    f"--output {marsad.output}: cannot write the run lock ({error})",
+                    reason="output_not_writable",
+                    hint="choose an output you can write to, or fix its permissions",
+                ) from None
+            display = progress(options, feeds) if progress is not None else nullcontext()
+            return _run_locked(pipeline, options, marsad, feeds, run_id, display)
+    except MarsadError:
+        raise
+    except Exception as error:
+        found = storage_error_from(error, marsad.output)
+        if found is None:
+            raise
+        raise found from error
+
+
+_ADVICE = {
+    errno.ENOSPC: (
+        "disk_full",
+        "the disk is full: free space (or choose another --output) and rerun",
+    ),
+    errno.EDQUOT: ("disk_full", "the disk quota is spent: free space and rerun"),
+    errno.EROFS: (
+        "output_read_only",
+        "the output is on a read-only file system: remount it "
+        "read-write or choose another --output",
+    ),
+    errno.EACCES: (
+        "output_not_writable",
+        "permission denied: make the output folder writable "
+        "for this user or choose another --output",
+    ),
+    errno.EPERM: (
+        "output_not_writable",
+        "operation not permitted: make the output folder "
+        "writable for this user or choose another --output",
+    ),
+}
+
+
+def storage_error_from(error: BaseException, output: str) -> MarsadError | None:
+    """The storage problem behind a failed run, as one actionable error, or None.
+
+    Beam wraps an exception raised in a step in its own; the original is on the chain.
+    """
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and len(seen) < 20:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    for item in reversed(seen):  # the original exception first
+        if isinstance(item, MarsadError) and item.reason != MarsadError.reason:
+            return item
+    for item in reversed(seen):
+        if isinstance(item, OSError) and item.errno in _ADVICE:
+            reason, advice = _ADVICE[item.errno]
+            where = item.filename or output
+            return StorageError(
+                f"cannot write {where}: {advice}. Nothing of this run was committed; "
+                "the dataset is as it was.",
+                reason=reason,
+            )
+    return None
 
 
 def _launch_remote(argv: list[str], wait: bool) -> dict:
@@ -130,6 +200,22 @@ def _launch_remote(argv: list[str], wait: bool) -> dict:
     return manifest
 
 
+def _with_quarantine(outcome: dict, quarantined: list[str]) -> dict:
+    """A run that had to move unreadable data files aside completed, but not cleanly."""
+    if not quarantined or outcome.get("exit_code", 0) != 0:
+        return outcome
+    count = len(quarantined)
+    return {
+        **outcome,
+        "code": "quarantined",
+        "exit_code": 1,
+        "message": f"{outcome['message']}; {count} unreadable data file"
+        f"{'' if count == 1 else 's'} moved to _quarantine/",
+        "advice": "restore them from a backup into articles/ or delete them; the next "
+        "run stores their articles again",
+    }
+
+
 def prepare_batch(argv: list[str], lock_token: str = ""):
     """The batch pipeline built from ``argv``: (pipeline, options, marsad, feeds, run_id).
 
@@ -147,6 +233,46 @@ def prepare_batch(argv: list[str], lock_token: str = ""):
     return pipeline, options, marsad, feeds, run_id
 
 
+def check_output(output: str, run_id: str) -> None:
+    """Before any fetch: the output can be written, and its state files can be read."""
+    probe_folder = tmp_dir(output, run_id)
+    probe = FileSystems.join(probe_folder, ".write-probe")
+    if not FileSystems.exists(probe_folder):
+        FileSystems.mkdirs(probe_folder)
+    with FileSystems.create(probe) as handle:
+        handle.write(b"marsad")
+    FileSystems.delete([probe])
+    read_feed_state(feed_state_path(output))  # StorageError names the file and the way on
+    read_ledger(ledger_path(output))
+
+
+@contextlib.contextmanager
+def _quiet_beam_errors():
+    """Beam logs a step's exception with its traceback before re-raising it; the CLI
+    reports the same error as one line (storage) or its own traceback (a bug), so the
+    log is a duplicate unless the user asked for logs (-v)."""
+    logger = logging.getLogger("apache_beam.runners.common")
+    previous = logger.level
+    if logging.getLogger().level > logging.INFO:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+def _abandon(output: str, run_id: str) -> None:
+    """After a failed run: finish its commit if it had begun, else remove its staged files."""
+    folder = tmp_dir(output, run_id)
+    try:
+        if FileSystems.exists(journal_path(folder)):
+            recover_commits(output)
+        else:
+            delete_tree(folder)
+    except Exception:  # the next start cleans up or rolls forward
+        pass
+
+
 def _run_locked(
     pipeline,
     options,
@@ -157,12 +283,19 @@ def _run_locked(
 ) -> dict:
     started_at = datetime.now(UTC)
     started = time.perf_counter()
-    # Only one run holds the output, so whatever is in _tmp/ is an aborted run's.
+    # Only one run holds the output, so whatever is in _tmp/ is an interrupted run's:
+    # a commit that had begun is finished, anything else was never visible and goes.
+    recovered = recover_commits(marsad.output)
     delete_tree(FileSystems.join(marsad.output, "_tmp"))
+    check_output(marsad.output, run_id)
 
-    with display:  # the live display ends before the summary is printed
-        result = pipeline.run()
-        state = result.wait_until_finish()
+    try:
+        with display, _quiet_beam_errors():  # the live display ends before the summary
+            result = pipeline.run()
+            state = result.wait_until_finish()
+    except BaseException:
+        _abandon(marsad.output, run_id)
+        raise
 
     counts = collect_counts(result)
     manifest = {
@@ -180,14 +313,35 @@ def _run_locked(
         },
         "counts": counts,
         "accounting": accounting(counts),
+        "recovered_commits": recovered,
+        "quarantined": _quarantined(marsad.output, run_id),
         "options": _public_options(options),
         "versions": versions(),
     }
     # The graph's commit removed this run's temp files; what remains is a failed run's.
     delete_tree(FileSystems.join(marsad.output, "_tmp"))
-    manifest["outcome"] = judge_run(manifest, marsad.max_failed_feeds)
+    manifest["outcome"] = _with_quarantine(
+        judge_run(manifest, marsad.max_failed_feeds), manifest["quarantined"]
+    )
     write_manifest(marsad.output, manifest)
     return manifest
+
+
+def _quarantined(output: str, run_id: str) -> list[str]:
+    """Files this run moved to _quarantine/ (each also has a failure row)."""
+    pattern = FileSystems.join(output, "_quarantine", run_id, "**")
+    try:
+        found = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    except Exception:
+        return []
+    for path in found:
+        print(
+            f"marsad: warning [corrupt_file]: an unreadable data file was moved to {path}; "
+            "its rows took no part in this run. Restore it from a backup into articles/ "
+            "or delete it.",
+            file=sys.stderr,
+        )
+    return found
 
 
 def write_manifest(output: str, manifest: dict) -> str:

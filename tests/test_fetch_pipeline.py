@@ -52,7 +52,7 @@ def run(tmp_path_factory):
         common = [
             "--sources", str(sources), "--output", str(root / "out"), "--allow_host", "127.83.0.1",
             "--min_interval", "0", "--max_bytes", "1000000", "--read_timeout", "3",
-            "--total_timeout", "5",
+            "--total_timeout", "5", "--entry_retry_backoff", "0",
         ]  # fmt: skip
         first = run_batch([*common, "--run_id", "first"])
         hits_after_first = len(site.hits)
@@ -107,3 +107,16 @@ def test_transient_failures_are_retried_next_run(run):
     counts = run["second"]["counts"]
     assert counts.get("write_articles.rows", 0) == 0
     assert counts["dedup_urls.already_stored"] == 5
+
+
+def test_permanent_failures_are_not_refetched_and_no_row_repeats(run):
+    # Issue #10.3: a no-change rerun re-downloaded the 50 MB page and wrote its row again.
+    retried = {h.path for h in run["hits_between"]}
+    assert not retried & {"/bomb", "/pdf", "/loop/0"}, retried
+    second = run["second"]
+    assert second["accounting"]["balanced"]
+    assert second["accounting"]["known_failures"] >= 3
+    runs = {f["run_id"] for f in run["failures"] if f["url"].endswith(("/bomb", "/pdf", "/loop/0"))}
+    assert runs == {"first"}, "permanent failures are written once"
+    again = [f for f in run["failures"] if f["url"].endswith("/always503")]
+    assert [f["run_id"] for f in again] == ["first"], "a retried failure does not repeat its row"

@@ -97,3 +97,42 @@ def test_shipped_default_sources_are_valid():
     assert {f.feed_url for f in yaml_feeds} == {f.feed_url for f in opml_feeds}
     arabic = [f for f in yaml_feeds if f.language == "ar"]
     assert len(arabic) > len(yaml_feeds) / 2, "the default list is Arabic-first"
+
+
+BILLION_LAUGHS_YAML = """
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+sources: [*i]
+"""
+
+
+def test_yaml_alias_bombs_are_refused_fast_with_a_short_message():
+    # Issue #10.9: 524 bytes of nested aliases took 48 s, 6 GB and printed 2 GB.
+    import time
+
+    from marsad.errors import MAX_MESSAGE_CHARS, SourcesError
+    from marsad.feeds.sources import parse_yaml_sources
+
+    started = time.monotonic()
+    with pytest.raises(SourcesError) as caught:
+        parse_yaml_sources(BILLION_LAUGHS_YAML, "bomb.yaml")
+    assert time.monotonic() - started < 2
+    assert "aliases" in str(caught.value)
+    assert len(str(caught.value)) <= MAX_MESSAGE_CHARS
+
+
+def test_an_oversized_sources_file_is_refused(tmp_path):
+    from marsad.errors import SourcesError
+    from marsad.feeds.sources import load_sources
+
+    path = tmp_path / "huge.yaml"
+    path.write_text("sources:\n" + "# padding\n" * 600_000)
+    with pytest.raises(SourcesError, match="over 5 MB"):
+        load_sources(str(path))

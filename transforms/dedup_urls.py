@@ -3,7 +3,9 @@
 Several feeds (or one feed twice) may list the same article: the entry kept is
 chosen deterministically (earliest published, then feed URL, then link) and the
 others' feeds are recorded in ``also_listed_in``. Entries whose id is already in
-the output are skipped, which is what makes a rerun add nothing.
+the output are skipped, which is what makes a rerun add nothing; so are entries
+the failure ledger says not to fetch now (failed for good, or waiting for their
+retry back-off): counted as ``dedup_urls.known_failure``, with no new row.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 import apache_beam as beam
 from apache_beam.typehints import Any, Tuple
 
+from marsad.fetch.ledger import due
 from schemas.records import FeedEntry
 from transforms.common import counter
 
@@ -34,8 +37,11 @@ def pick_entry(entries: list[FeedEntry]) -> FeedEntry:
 
 
 class _DecideFn(beam.DoFn):
-    def process(self, element):
-        _article_id, grouped = element
+    def __init__(self, now: str) -> None:
+        self.now = now
+
+    def process(self, element, ledger=None):
+        article_id, grouped = element
         entries = list(grouped["entries"])
         if not entries:
             return
@@ -45,6 +51,11 @@ class _DecideFn(beam.DoFn):
             for _ in entries:
                 counter(STAGE, "already_stored")
             return
+        known = (ledger or {}).get(article_id)
+        if known is not None and not due(known, datetime.fromisoformat(self.now)):
+            for _ in entries:
+                counter(STAGE, "known_failure")
+            return
         for _ in entries[1:]:
             counter(STAGE, "duplicate_url")
         counter(STAGE, "out")
@@ -52,7 +63,15 @@ class _DecideFn(beam.DoFn):
 
 
 class DedupUrls(beam.PTransform):
-    """(entries, stored article ids) → entries new to this output, one per URL."""
+    """(entries, stored article ids) → entries new to this output, one per URL.
+
+    ``ledger``: the failure ledger as a side input (``AsSingleton``), or None.
+    """
+
+    def __init__(self, ledger=None, now: datetime | None = None) -> None:
+        super().__init__()
+        self.ledger = ledger
+        self.now = (now or datetime.now(UTC)).isoformat()
 
     def expand(self, inputs):
         entries, stored = inputs
@@ -65,5 +84,6 @@ class DedupUrls(beam.PTransform):
         return (
             {"entries": keyed_entries, "stored": keyed_stored}
             | "GroupById" >> beam.CoGroupByKey()
-            | "Decide" >> beam.ParDo(_DecideFn())
+            | "Decide"
+            >> beam.ParDo(_DecideFn(self.now), *([self.ledger] if self.ledger is not None else []))
         )

@@ -1,7 +1,8 @@
 """Read the stored conditional-GET state, and stage this run's state for promotion.
 
-The staged file goes to the run's temporary folder; ``pipeline.run`` promotes
-it to ``state/feeds.json`` only when the whole run succeeded.
+The staged file goes to the run's temporary folder; the run's commit
+(``transforms/commit.py``) promotes it to ``state/feeds.json`` only when the whole
+run succeeded.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from marsad.fetch.feedstate import FeedState, dumps_state, is_retryable, loads_state
+from marsad.errors import StorageError
+from marsad.fetch.feedstate import FeedState, dumps_state, loads_state
 from transforms.common import ensure_folder
 
 
@@ -21,7 +23,16 @@ def read_feed_state(path: str) -> dict[str, FeedState]:
     if not FileSystems.exists(path):
         return {}
     with FileSystems.open(path) as handle:
-        return loads_state(handle.read())
+        data = handle.read()
+    try:
+        return loads_state(data)
+    except Exception as exc:
+        raise StorageError(
+            f"the feed state {path} is unreadable ({type(exc).__name__}: {exc}). "
+            f"Move it aside (mv {path} {path}.bad) and rerun: every feed is then fetched "
+            "in full once; stored articles are not duplicated.",
+            reason="state_corrupt",
+        ) from exc
 
 
 def merge_states(
@@ -57,10 +68,12 @@ def _write_staged(updates, previous, retry_feeds, path):
 
 
 class StageFeedState(beam.PTransform):
-    """(state updates, failures) → staged state file at ``staged_path``.
+    """(state updates, failures, pending feeds) → staged state file at ``staged_path``.
 
-    Feeds that failed to parse, or whose entries failed for a transient reason,
-    keep their previous state, so the next run fetches and reports them again.
+    Feeds that failed to parse, or that have entries awaiting a retry in the failure
+    ledger (``pending``: one element, a list of feed URLs), keep their previous
+    state, so the next run lists those entries again. Feeds whose only bad entries
+    failed for good are not held back: the ledger remembers those entries.
     """
 
     def __init__(self, staged_path: str, previous) -> None:
@@ -69,13 +82,15 @@ class StageFeedState(beam.PTransform):
         self.previous = previous
 
     def expand(self, inputs):
-        updates, failures = inputs
-        retry_feeds = (
+        updates, failures, pending = inputs
+        unparsed = (
             failures
-            | "NeedsRetry"
-            >> beam.Filter(lambda f: f.stage == "parse_feeds" or is_retryable(f.reason))
+            | "FeedLevelParseFailures"
+            >> beam.Filter(lambda f: f.stage == "parse_feeds" and not f.entry_key)
             | "FeedOfFailure" >> beam.Map(lambda f: f.feed_url)
         )
+        pending_urls = pending | "PendingFeeds" >> beam.FlatMap(lambda urls: urls)
+        retry_feeds = (unparsed, pending_urls) | "HoldBack" >> beam.Flatten()
         return (
             updates
             | "Collect" >> beam.combiners.ToList()

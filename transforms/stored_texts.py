@@ -69,12 +69,18 @@ def list_stored_files(
 
 
 def read_stored_texts(path: str, with_text: bool) -> list[StoredText]:
-    """Rows of one file; columns missing from files of older schema versions get defaults."""
-    with FileSystems.open(path) as handle:
-        parquet = pq.ParquetFile(handle)
-        present = set(parquet.schema_arrow.names)
-        wanted = TEXT_COLUMNS if with_text else HASH_COLUMNS
-        table = parquet.read(columns=[c for c in wanted if c in present])
+    """Rows of one file; columns missing from files of older schema versions get defaults.
+
+    An unreadable file gives no rows: ``CheckStoredFiles`` reports and quarantines it.
+    """
+    try:
+        with FileSystems.open(path) as handle:
+            parquet = pq.ParquetFile(handle)
+            present = set(parquet.schema_arrow.names)
+            wanted = TEXT_COLUMNS if with_text else HASH_COLUMNS
+            table = parquet.read(columns=[c for c in wanted if c in present])
+    except Exception:
+        return []
 
     def column(name: str, default) -> list:
         if name not in table.column_names:

@@ -1,11 +1,14 @@
-"""WriteDataset: records → Hive-partitioned Parquet, atomically, via Beam FileSystems.
+"""WriteDataset: records → Hive-partitioned Parquet, staged for the run's commit.
 
 Each (partition, shard) becomes one file ``<dataset>/<column>=<value>/part-<run_id>-<shard>.parquet``.
-The file is written under ``<output>/_tmp/<run_id>/`` first and renamed into
-place once complete, so readers never see a half-written file and a crashed run
-leaves nothing inside the dataset folders. The partition folder is created
-before the rename: on the local filesystem a rename into a missing folder fails
-(BEAM_NOTES). File names carry the run id, so runs never overwrite each other.
+During the run the file is written (temp name, then rename) under
+``<output>/_tmp/<run_id>/<dataset>/...``; the step emits (staged, final) pairs and
+``CommitRun`` moves them into the dataset, journaled, once every dataset of the run
+is complete (``transforms/commit.py``). So a run that dies leaves nothing visible
+in the dataset folders, not even the files of the stages that had finished.
+Partition folders are created before each rename: on the local filesystem a
+rename into a missing folder fails (BEAM_NOTES). File names carry the run id, so
+runs never overwrite each other.
 """
 
 from __future__ import annotations
@@ -46,8 +49,11 @@ def write_parquet_file(
     pq.write_table(table, sink, compression="zstd")
     for folder in (final_path.rsplit("/", 1)[0], temp_path.rsplit("/", 1)[0]):
         ensure_folder(folder)
-    with FileSystems.create(temp_path) as handle:
-        handle.write(sink.getvalue().to_pybytes())
+    try:
+        with FileSystems.create(temp_path) as handle:
+            handle.write(sink.getvalue().to_pybytes())
+    except OSError as exc:  # name the file: "no space left" alone does not say where
+        raise OSError(exc.errno, exc.strerror, exc.filename or temp_path) from exc
     if FileSystems.exists(final_path):
         FileSystems.delete([final_path])  # a retried bundle: same rows, same name
     FileSystems.rename([temp_path], [final_path])
@@ -65,17 +71,18 @@ class _WriteGroupFn(beam.DoFn):
     def process(self, element):
         (partition, shard), records = element
         name = f"part-{self.run_id}-{shard:05d}.parquet"
-        final_path = FileSystems.join(self.output, self.dataset, f"{self.column}={partition}", name)
-        temp_path = FileSystems.join(
-            tmp_dir(self.output, self.run_id), f"{self.dataset}-{partition}-{name}"
-        )
+        relative = f"{self.dataset}/{self.column}={partition}/{name}"
+        final_path = FileSystems.join(self.output, *relative.split("/"))
+        staging = tmp_dir(self.output, self.run_id)
+        staged_path = FileSystems.join(staging, "staged", *relative.split("/"))
+        temp_path = FileSystems.join(staging, "writing", f"{self.dataset}-{partition}-{name}")
         rows = write_parquet_file(
-            list(records), self.schema, final_path, temp_path, sort_key=_record_key
+            list(records), self.schema, staged_path, temp_path, sort_key=_record_key
         )
         for _ in range(rows):
             counter(f"write_{self.dataset}", "rows")
         counter(f"write_{self.dataset}", "files")
-        yield final_path
+        yield (staged_path, final_path)
 
 
 def _record_key(record: Any) -> tuple:
@@ -87,7 +94,10 @@ def _record_key(record: Any) -> tuple:
 
 
 class WriteDataset(beam.PTransform):
-    """Write records of one dataset, partitioned by ``record.partition_date``."""
+    """Stage records of one dataset, partitioned by ``record.partition_date``.
+
+    Returns (staged path, final path) pairs for ``CommitRun``.
+    """
 
     def __init__(
         self,

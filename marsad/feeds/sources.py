@@ -49,9 +49,30 @@ def _url_list(entry: dict, key: str, where: str) -> list[object]:
     return urls
 
 
+# A sources file lists a few hundred outlets; anything far larger is a mistake or an attack.
+MAX_SOURCES_BYTES = 5 * 1024 * 1024
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases (``*name``): nested aliases expand exponentially
+    (a 524-byte "billion laughs" took 48 s and 6 GB), and a sources file never needs them."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"YAML aliases (*{event.anchor}) are not allowed in a sources file; "
+                "write each value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
 def parse_yaml_sources(text: str, origin: str = "sources") -> list[SourceFeed]:
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as exc:
         raise SourcesError(f"{origin}: not valid YAML: {exc}") from exc
     if not isinstance(document, dict) or not isinstance(document.get("sources"), list):
@@ -177,7 +198,13 @@ def load_sources(path: str) -> list[SourceFeed]:
 
     try:
         with FileSystems.open(path) as handle:
-            text = handle.read().decode("utf-8-sig")
+            data = handle.read(MAX_SOURCES_BYTES + 1)
+        if len(data) > MAX_SOURCES_BYTES:
+            raise SourcesError(
+                f"{path}: sources file is over {MAX_SOURCES_BYTES // (1024 * 1024)} MB; "
+                "split it or check that it is the right file"
+            )
+        text = data.decode("utf-8-sig")
     except OSError as exc:
         raise SourcesError(f"{path}: cannot read sources file: {exc}") from exc
     except UnicodeDecodeError as exc:

@@ -12,7 +12,8 @@ decides three things on every run:
   the back-off doubling with each failed run, until ``max_attempts`` runs have
   failed — then it is recorded as given up (reason ``retries_exhausted``);
 - whether a failure row is written (``record``): once per entry and outcome, so
-  a rerun with nothing new adds no rows;
+  a rerun with nothing new adds no entry rows (a feed that fails is reported in
+  every run it fails: that is news of the run);
 - which feeds keep their old conditional-GET state so that entries waiting for
   a retry are listed again next run (``pending_feeds``).
 
@@ -95,7 +96,8 @@ def record(
     stamp = now.isoformat()
     first = previous.first_failed_at if previous else stamp
     if key.startswith(FEED_PREFIX):
-        # Feeds are fetched every run; a row only when the way they fail changes.
+        # Feeds are fetched every run, and a feed failing is news of that run: the run's
+        # outcome (exit code 4/5, pipeline/outcome.py) reads these rows. A row every time.
         entry = LedgerEntry(
             key,
             failure.reason,
@@ -106,7 +108,7 @@ def record(
             first,
             stamp,
         )
-        return entry, previous is None or previous.reason != failure.reason, failure.reason
+        return entry, True, failure.reason
     if not is_retryable(failure.reason):
         entry = LedgerEntry(
             key,
