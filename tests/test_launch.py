@@ -215,7 +215,7 @@ def test_commit_step_releases_only_its_own_lock(tmp_path):
     output = str(tmp_path / "out")
     held = take_lock(output, "remote-run", token="a1b2c3d4", settle_s=0)
     assert read_lock(output).token == "a1b2c3d4"
-    args = (output, "nothing-staged", "final", str(tmp_path / "tmp"), [], [], [])
+    args = (output, [], str(tmp_path / "tmp"), [], [], [], [], [])
     commit_run("remote-run", *args, lock_token="ffffffff")
     assert read_lock(output) is not None, "another token leaves the lock alone"
     commit_run("remote-run", *args, lock_token="a1b2c3d4")
