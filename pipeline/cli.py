@@ -11,6 +11,8 @@
     marsad train topic [--labels FILE] [--topic TOPIC.yaml]
     marsad eval topic [--labels FILE]
     marsad report OUTPUT [--since DATE] [--out FILE]
+    marsad compact OUTPUT [--partition DATASET/COLUMN=VALUE ...]
+    marsad prune OUTPUT [--failures-older-than 90d] [--runs-older-than 1y]
     marsad export OUTPUT FILE [--format csv|jsonl|parquet] [--where SQL]
 
 Parsing is strict (``pipeline/argparsing.py``): marsad's options take dashes or
@@ -74,6 +76,7 @@ def build_parser() -> StrictParser:
         run_dedup,
         run_eval_dedup,
     )
+    from pipeline.maintain_cmd import add_compact_parser, add_prune_parser, run_compact, run_prune
     from pipeline.options import DEFAULT_MAX_FAILED_FEEDS, add_marsad_arguments
     from pipeline.report_cmd import add_report_parser, run_report
     from pipeline.sources_cmd import add_sources_parser, run_sources
@@ -175,6 +178,8 @@ def build_parser() -> StrictParser:
     add_tag_parser(commands).set_defaults(handler=_table_command(lambda args, _beam: run_tag(args)))
     add_report_parser(commands)
     commands.choices["report"].set_defaults(handler=lambda args, _beam: run_report(args))
+    add_compact_parser(commands).set_defaults(handler=lambda args, _beam: run_compact(args))
+    add_prune_parser(commands).set_defaults(handler=lambda args, _beam: run_prune(args))
     evaluate = commands.add_parser(
         "eval",
         help="Score marsad's clustering or tagging on labelled data.",

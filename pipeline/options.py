@@ -141,6 +141,13 @@ def add_marsad_arguments(parser: argparse.ArgumentParser | object) -> None:
         help="Also archive every fetched response as WARC under OUTPUT/warc/<run_id>/.",
     )
     add(
+        "--compact",
+        action="store_true",
+        default=False,
+        help="After the run, merge the small files of the partitions it wrote (marsad compact; "
+        "docs/storage.md). Local runs only: the driver does it under the run's lock.",
+    )
+    add(
         "--max_text_chars",
         type=int,
         default=DEFAULT_MAX_TEXT_CHARS,

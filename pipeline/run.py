@@ -17,7 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from marsad.errors import MarsadError, OutputError, StorageError
-from pipeline import launch
+from pipeline import journal, launch
 from pipeline.graph import build_batch
 from pipeline.launch import new_pipeline
 from pipeline.lock import acquire_run_lock, take_lock
@@ -286,6 +286,9 @@ def _run_locked(
     # Only one run holds the output, so whatever is in _tmp/ is an interrupted run's:
     # a commit that had begun is finished, anything else was never visible and goes.
     recovered = recover_commits(marsad.output)
+    # Then whatever an interrupted compaction left (its journal is outside _tmp/; its
+    # staging inside, so before _tmp/ goes).
+    journal.recover(marsad.output)
     delete_tree(FileSystems.join(marsad.output, "_tmp"))
     check_output(marsad.output, run_id)
 
@@ -323,8 +326,24 @@ def _run_locked(
     manifest["outcome"] = _with_quarantine(
         judge_run(manifest, marsad.max_failed_feeds), manifest["quarantined"]
     )
+    if marsad.compact:
+        manifest["compaction"] = compact_after_run(marsad.output, run_id)
     write_manifest(marsad.output, manifest)
     return manifest
+
+
+def compact_after_run(output: str, run_id: str) -> dict:
+    """``--compact``: merge the small files of the partitions this run wrote (lock held)."""
+    from pipeline.compact import compact_output, partitions_written_by
+
+    report = compact_output(output, partitions_written_by(output, run_id))
+    changed = [p for p in report.partitions if p.files_before != p.files_after]
+    return {
+        "partitions": len(changed),
+        "files_before": sum(p.files_before for p in changed),
+        "files_after": sum(p.files_after for p in changed),
+        "seconds": round(report.seconds, 2),
+    }
 
 
 def _quarantined(output: str, run_id: str) -> list[str]:

@@ -37,8 +37,10 @@ from schemas.tables import (
 
 _log = logging.getLogger(__name__)
 
-READ_ATTEMPTS = 5
-"""Tries for a query that met a file compaction had just swapped away."""
+READ_ATTEMPTS = 8
+"""Tries for a query that met a file compaction had just swapped away; the waits
+between them double from 0.1 s to 2 s (about 7 s in all), longer than a compaction
+of the demo's or the year simulation's partitions keeps swapping."""
 _TRANSIENT = ("Cannot open file", "No such file", "No files found")
 
 
@@ -83,8 +85,11 @@ class Corpus:
         where = (
             f"WHERE {_ident(partition)} >= DATE '{self.since.isoformat()}'" if self.since else ""
         )
-        self.con.execute(
-            f"CREATE VIEW {dataset} AS SELECT {', '.join(columns)} FROM {source} {where}"
+        # Binding reads every file's schema (union_by_name): a swap can bite here too.
+        self._retrying(
+            lambda: self.con.execute(
+                f"CREATE OR REPLACE VIEW {dataset} AS SELECT {', '.join(columns)} FROM {source} {where}"
+            )
         )
 
     def rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
@@ -109,7 +114,7 @@ class Corpus:
                 if not is_transient(error) or attempt == READ_ATTEMPTS:
                     raise
                 _log.info("a file was swapped away during the query (%s); reading again", error)
-                time.sleep(0.05 * attempt)
+                time.sleep(min(0.1 * 2 ** (attempt - 1), 2.0))
         raise AssertionError("unreachable")
 
     def close(self) -> None:
