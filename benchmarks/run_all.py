@@ -27,6 +27,8 @@ BENCHMARKS: dict[str, list[str]] = {
     "stream-state": ["stream_state_bench.py"],
     "fetch": ["fetch_bench.py"],
     "hostile": ["hostile_bounds.py"],
+    # a year of hourly runs for 40 outlets, before/after compaction (~10 min)
+    "year": ["year_sim.py"],
 }
 
 
