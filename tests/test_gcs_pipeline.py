@@ -104,7 +104,7 @@ def test_runs_succeed_and_balance(gcs_runs, sample_site):
         assert manifest["status"].endswith("DONE"), manifest["status"]
         assert manifest["accounting"]["balanced"], manifest["accounting"]
         assert manifest["output"] == OUTPUT
-    placements = sum(1 for o in sample_site.outlets for p in o.placements if p.status != "archived")
+    placements = sample_site.expected_entries()
     assert gcs_runs["first"]["accounting"]["entries"] == placements
 
 

@@ -265,6 +265,11 @@ class SampleSite:
 
     # -- what a correct run must produce ---------------------------------------------
 
+    def expected_entries(self) -> int:
+        """How many feed entries a run sees: every placement but the archived sitemap
+        entries, which are outside the recency window."""
+        return sum(1 for o in self.outlets for p in o.placements if p.status != "archived")
+
     def expected_article_urls(self) -> dict[str, str]:
         """Feed link of every article that should become an article row, by outlet key/slug."""
         expected = {}
