@@ -48,7 +48,6 @@ class Outlet:
     declared_charset: str = ""  # the label sent; differs from charset when mislabelled
     listed_by: str = "feeds"  # what the sources file lists: feeds | sitemaps | site
     robots: str | None = None
-    recent_dates: bool = False
     note: str = ""  # which web convention the outlet exercises (shown by the demo)
 
     @property
@@ -106,7 +105,6 @@ def load_outlets(content_dir: Path = CONTENT_DIR) -> list[Outlet]:
                 declared_charset=spec.get("declared_charset", ""),
                 listed_by=spec.get("listed_by", "feeds"),
                 robots=spec.get("robots"),
-                recent_dates=bool(spec.get("recent_dates", False)),
                 note=spec.get("note", ""),
             )
         )

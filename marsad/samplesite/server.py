@@ -113,9 +113,7 @@ class SampleSite:
         self.host_prefix = host_prefix
         self.outlets = load_outlets()
         self.started = datetime.now(UTC).replace(microsecond=0)
-        for outlet in self.outlets:
-            if outlet.recent_dates:
-                _shift_to_recent(outlet, self.started)
+        _move_timeline_to(self.outlets, self.started - timedelta(hours=2))
         self.log: list[LoggedRequest] = []
         self._servers: list[ThreadingHTTPServer] = []
         self._threads: list[threading.Thread] = []
@@ -283,14 +281,25 @@ class SampleSite:
         return expected
 
 
-def _shift_to_recent(outlet: Outlet, now: datetime) -> None:
-    """Date the outlet's current articles in the last hours (a news sitemap lists only
-    the last two days); archived ones keep their real, old dates."""
-    shifted = []
-    for position, placement in enumerate(outlet.placements):
-        if placement.status != "archived":
-            published = now - timedelta(hours=3 * (position + 1))
-            article = dataclasses.replace(placement.article, published=published)
-            placement = dataclasses.replace(placement, article=article)
-        shifted.append(placement)
-    outlet.placements = shifted
+def _move_timeline_to(outlets: list[Outlet], newest: datetime) -> None:
+    """Move every article's date by one offset so the newest is ``newest``: the site's
+    timeline keeps its shape but reads as current, as a news sitemap (which lists only
+    the last two days) and date windows expect. Archived placements keep their real,
+    old dates: they exist to be skipped."""
+    current = [p for o in outlets for p in o.placements if p.status != "archived"]
+    if not current:
+        return
+    offset = newest - max(p.article.published for p in current)
+    moved: dict[int, object] = {}
+    for outlet in outlets:
+        placements = []
+        for placement in outlet.placements:
+            if placement.status != "archived":
+                article = placement.article
+                if id(article) not in moved:  # one article shared by outlets moves once
+                    moved[id(article)] = dataclasses.replace(
+                        article, published=article.published + offset
+                    )
+                placement = dataclasses.replace(placement, article=moved[id(article)])
+            placements.append(placement)
+        outlet.placements = placements
