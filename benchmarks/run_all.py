@@ -29,6 +29,9 @@ BENCHMARKS: dict[str, list[str]] = {
     "hostile": ["hostile_bounds.py"],
     # a year of hourly runs for 40 outlets, before/after compaction (~10 min)
     "year": ["year_sim.py"],
+    # The whole run against a bare requests + trafilatura loop (issue #15). Quick size by
+    # default; ``overhead.py --pages 500,5000 --profile-pages 2000`` is the full judge.
+    "overhead": ["overhead.py", "--pages", "500", "--repeats", "3"],
 }
 
 
