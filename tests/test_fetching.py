@@ -207,3 +207,33 @@ def test_unreachable_robots_by_timeout():
         ((_, result),) = list(fetcher.fetch_all([(f"{host.base}/page/x", "x", None)], "text/html"))
         fetcher.close()
     assert isinstance(result, FetchError) and result.reason == "robots_unavailable"
+
+
+def test_a_slow_consumer_pauses_the_lanes_instead_of_buffering_every_page():
+    # Pages served fast and extracted slowly: without back-pressure the fetcher would
+    # read the whole batch into memory before the first page is extracted.
+    config = PolitenessConfig(max_concurrency=4, per_host=2, min_interval=0.0)
+    with FaultSite("127.81.0.6") as host:
+        fetcher = PoliteFetcher(HttpClient(FAST), config)
+        urls = [(f"{host.base}/page/{i}", i, None) for i in range(40)]
+        results = fetcher.fetch_all(urls, "text/html")
+        next(results)
+        time.sleep(1.0)  # the consumer is busy; lanes must be waiting, not fetching
+        fetched_while_busy = len([h for h in host.hits if h.path.startswith("/page/")])
+        rest = list(results)
+        fetcher.close()
+    # One handed over, four waiting, one more per lane read and waiting to be queued.
+    assert fetched_while_busy <= 1 + 4 + 2, fetched_while_busy
+    assert len(rest) == 39
+
+
+def test_a_consumer_that_stops_early_leaves_no_lane_blocked():
+    config = PolitenessConfig(max_concurrency=2, per_host=2, min_interval=0.0)
+    with FaultSite("127.81.0.7") as host:
+        fetcher = PoliteFetcher(HttpClient(FAST), config)
+        results = fetcher.fetch_all([(f"{host.base}/page/{i}", i, None) for i in range(20)], "")
+        next(results)
+        results.close()  # e.g. an exception downstream ended the bundle
+        started = time.monotonic()
+        fetcher.close()  # waits for the lanes: they must notice and end
+    assert time.monotonic() - started < 5

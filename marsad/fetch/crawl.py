@@ -120,42 +120,64 @@ class PoliteFetcher:
         requests: Iterable[tuple[str, Any, dict[str, str] | None]],
         accept: str,
     ) -> Iterator[tuple[Any, HttpResponse | MarsadError | Exception]]:
-        """Fetch (url, payload, extra_headers) triples; yield (payload, result) as they finish."""
+        """Fetch (url, payload, extra_headers) triples; yield (payload, result) as they finish.
+
+        At most ``max_concurrency`` finished responses wait for the consumer: when it is
+        slower than the network (extraction of pages served fast), lanes pause instead of
+        holding every page of the batch in memory.
+        """
         by_host: OrderedDict[str, deque] = OrderedDict()
         for url, payload, headers in requests:
             by_host.setdefault(host_of(url), deque()).append((url, payload, headers))
         if not by_host:
             return
-        results: queue.Queue = queue.Queue()
+        results: queue.Queue = queue.Queue(maxsize=self.config.max_concurrency)
+        abandoned = threading.Event()
         lanes = 0
         for pending in by_host.values():
             lock = threading.Lock()
             for _ in range(min(self.config.per_host, len(pending))):
-                self._pool.submit(self._lane, pending, lock, accept, results)
+                self._pool.submit(self._lane, pending, lock, accept, results, abandoned)
                 lanes += 1
         finished = 0
-        while finished < lanes:
-            item = results.get()
-            if item is _LANE_DONE:
-                finished += 1
-            else:
-                yield item
+        try:
+            while finished < lanes:
+                item = results.get()
+                if item is _LANE_DONE:
+                    finished += 1
+                else:
+                    yield item
+        finally:
+            abandoned.set()  # a consumer that stops early must not leave lanes blocked
 
     def _lane(
-        self, pending: deque, lock: threading.Lock, accept: str, results: queue.Queue
+        self,
+        pending: deque,
+        lock: threading.Lock,
+        accept: str,
+        results: queue.Queue,
+        abandoned: threading.Event,
     ) -> None:
+        def hand_over(item: Any) -> None:
+            while not abandoned.is_set():
+                try:
+                    results.put(item, timeout=0.2)
+                    return
+                except queue.Full:
+                    continue
+
         try:
-            while True:
+            while not abandoned.is_set():
                 with lock:
                     if not pending:
                         return
                     url, payload, headers = pending.popleft()
                 try:
-                    results.put((payload, self.fetch_one(url, accept, headers)))
+                    hand_over((payload, self.fetch_one(url, accept, headers)))
                 except Exception as error:  # every URL gets an answer
-                    results.put((payload, error))
+                    hand_over((payload, error))
         finally:
-            results.put(_LANE_DONE)
+            hand_over(_LANE_DONE)
 
 
 _LANE_DONE = object()
