@@ -13,6 +13,7 @@ from pipeline.options import (
     max_text_chars,
     politeness_config,
     sitemap_config,
+    worker_count,
 )
 from schemas.records import SourceFeed
 from schemas.tables import ARTICLES_PARTITION, ARTICLES_SCHEMA, FAILURES_PARTITION, FAILURES_SCHEMA
@@ -89,12 +90,13 @@ def build_batch(
     pages, fetch_failures = new_entries | "FetchArticles" >> FetchArticles(
         run_id, config, politeness, archive
     )
+    workers = worker_count(options)
     extracted, extract_failures = pages | "Extract" >> ExtractArticles(
-        run_id, options.min_chars, max_text_chars(options)
+        run_id, options.min_chars, max_text_chars(options), workers
     )
     clustered = (extracted, stored) | "ClusterDuplicates" >> ClusterNearDuplicates(dedup)
     tagged, tag_failures = clustered | "Tag" >> TagTopic(
-        run_id, options.topic_threshold, options.topic
+        run_id, options.topic_threshold, options.topic, workers
     )
 
     articles_written = tagged | "WriteArticles" >> WriteDataset(

@@ -183,6 +183,14 @@ def add_marsad_arguments(parser: argparse.ArgumentParser | object) -> None:
         help="Extracted text shorter than this falls back to the feed's content "
         f"(default {DEFAULT_MIN_CHARS}).",
     )
+    add(
+        "--workers",
+        type=int,
+        default=None,
+        help="Processes that extract, clean and tag articles beside the pipeline's own "
+        "(1: all in one process). Default: one per core on a local runner, 1 on a remote "
+        "runner or with --direct_running_mode=multi_processing (docs/performance.md).",
+    )
     add_dedup_arguments(add)
     add(
         "--topic",
@@ -219,6 +227,7 @@ _RANGES: dict[str, tuple[float, float | None, bool]] = {
     "min_interval": (0, None, True),
     "max_crawl_delay": (0, None, True),
     "min_chars": (0, None, True),
+    "workers": (1, None, True),
     "dedup_threshold": (0, 1, False),
     "lookback_days": (0, None, True),
     "topic_threshold": (0, 1, True),
@@ -292,6 +301,22 @@ class MarsadOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
         add_marsad_arguments(parser)
+
+
+def worker_count(options: PipelineOptions) -> int:
+    """``--workers``, or its default: every core for a local runner in one process."""
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+    from marsad.workers import available_cores
+
+    chosen = options.view_as(MarsadOptions).workers
+    if chosen is not None:
+        return chosen
+    runner = options.view_as(StandardOptions).runner
+    name = runner if isinstance(runner, str) else type(runner).__name__ if runner else ""
+    local = name.rsplit(".", 1)[-1] in ("", "FnApiRunner", "DirectRunner", "SwitchingDirectRunner")
+    in_one_process = options.view_as(DirectOptions).direct_running_mode != "multi_processing"
+    return available_cores() if local and in_one_process else 1
 
 
 def politeness_config(options: MarsadOptions) -> PolitenessConfig:

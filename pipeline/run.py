@@ -11,17 +11,20 @@ import sys
 import time
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from datetime import UTC, datetime
+from functools import partial
 from importlib import metadata
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from marsad import workers
 from marsad.errors import MarsadError, OutputError, StorageError
+from marsad.text import language
 from pipeline import journal, launch
 from pipeline.graph import build_batch
 from pipeline.launch import new_pipeline
 from pipeline.lock import acquire_run_lock, take_lock
-from pipeline.options import MarsadOptions
+from pipeline.options import MarsadOptions, worker_count
 from pipeline.outcome import judge_run
 from pipeline.preflight import preflight
 from pipeline.report import accounting, collect_counts, collect_timings
@@ -34,6 +37,7 @@ from transforms.commit import (
 )
 from transforms.failure_ledger import ledger_path, read_ledger
 from transforms.feed_state import feed_state_path, read_feed_state
+from transforms.tag import tagger_for
 from transforms.write import tmp_dir
 
 LOCAL_RUNNER = "FnApiRunner"
@@ -291,6 +295,11 @@ def _run_locked(
     journal.recover(marsad.output)
     delete_tree(FileSystems.join(marsad.output, "_tmp"))
     check_output(marsad.output, run_id)
+    # Worker processes fork now, while this process has one thread, sharing the models.
+    workers.prestart(
+        worker_count(options),
+        warm=(language.warm, partial(tagger_for, marsad.topic, marsad.topic_threshold)),
+    )
 
     try:
         with display, _quiet_beam_errors():  # the live display ends before the summary

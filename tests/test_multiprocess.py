@@ -1,8 +1,9 @@
 """A local run on several worker processes writes the same rows as a single-process run.
 
 Beam's FnApiRunner in ``multi_processing`` mode runs bundles in separate Python
-processes; anything kept per process (caches, clients, dedup memory) must not change
-what is decided. Both runs read the same sample site, so article ids agree.
+processes, and marsad's own worker pool (``--workers``) runs extraction, cleaning and
+tagging in separate processes; anything kept per process (caches, clients, dedup memory)
+must not change what is decided. The runs read the same sample site, so article ids agree.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def test_two_worker_processes_write_the_same_rows_as_one(sample_site, tmp_path):
     common = ["--sources", sources, "--allow_network", "127.77.0.0/24", "--min_interval", "0.05"]
     single = str(tmp_path / "single")
     multi = str(tmp_path / "multi")
-    one = run_batch([*common, "--output", single])
+    one = run_batch([*common, "--output", single, "--workers", "1"])
     two = run_batch(
         [
             *common,
@@ -55,4 +56,17 @@ def test_two_worker_processes_write_the_same_rows_as_one(sample_site, tmp_path):
     assert _rows(single) and _rows(multi) == _rows(single)
     assert _failures(multi) == _failures(single)
     # Metrics from worker processes are aggregated: the same accounting either way.
+    assert two["accounting"] == one["accounting"] and two["accounting"]["balanced"]
+
+
+def test_worker_processes_write_the_same_rows_as_one_process(sample_site, tmp_path):
+    """``--workers 2`` (extraction, cleaning and tagging in a process pool, marsad.workers)
+    against everything in the pipeline's own process."""
+    sources = sample_site.write_sources(str(tmp_path / "sources.yaml"))
+    common = ["--sources", sources, "--allow_network", "127.77.0.0/24", "--min_interval", "0.05"]
+    single, pooled = str(tmp_path / "single"), str(tmp_path / "pooled")
+    one = run_batch([*common, "--output", single, "--workers", "1"])
+    two = run_batch([*common, "--output", pooled, "--workers", "2"])
+    assert _rows(single) and _rows(pooled) == _rows(single)
+    assert _failures(pooled) == _failures(single)
     assert two["accounting"] == one["accounting"] and two["accounting"]["balanced"]

@@ -56,7 +56,11 @@ def failure_from_error(
     what the error itself knows (its reason, message, HTTP status, attempts) wins.
     Keys that are not failure fields are ignored rather than crashing the run.
     """
-    fields: dict[str, Any] = {k: v for k, v in context.items() if k in _FAILURE_FIELDS}
+    return failure_from_fields(error_fields(error), stage, url, run_id, **context)
+
+
+def error_fields(error: BaseException) -> dict[str, Any]:
+    """What ``error`` itself says of a failure row (plain values: they cross processes)."""
     if isinstance(error, MarsadError):
         own: dict[str, Any] = {
             "reason": error.reason,
@@ -65,14 +69,21 @@ def failure_from_error(
         }
         if error.http_status is not None:
             own["http_status"] = error.http_status
-    else:
-        # Not ours: a bug or an unforeseen library error. Keep the element and the
-        # last traceback line so the row is actionable.
-        last = traceback.format_exception_only(type(error), error)[-1].strip()
-        own = {
-            "reason": "internal_error",
-            "message": f"unexpected {type(error).__name__} (please report): {bounded(last, 500)}",
-        }
+        return own
+    # Not ours: a bug or an unforeseen library error. Keep the element and the
+    # last traceback line so the row is actionable.
+    last = traceback.format_exception_only(type(error), error)[-1].strip()
+    return {
+        "reason": "internal_error",
+        "message": f"unexpected {type(error).__name__} (please report): {bounded(last, 500)}",
+    }
+
+
+def failure_from_fields(
+    own: dict[str, Any], stage: str, url: str, run_id: str, /, **context: Any
+) -> Failure:
+    """``failure_from_error`` from an error's ``error_fields``."""
+    fields: dict[str, Any] = {k: v for k, v in context.items() if k in _FAILURE_FIELDS}
     fields.update(own)
     fields.update(stage=stage, url=str(url or ""), run_id=run_id)
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import apache_beam as beam
 
 from marsad.text.extract import (
@@ -15,7 +17,8 @@ from marsad.text.extract import (
 )
 from marsad.text.normalize import content_hash
 from schemas.records import Article
-from transforms.common import StageDoFn, apply_stage, counter
+from transforms.common import apply_stage, counter
+from transforms.pooled import PooledStageDoFn
 
 
 def extract_article(
@@ -63,13 +66,17 @@ def extract_article(
     )
 
 
-class ExtractFn(StageDoFn):
+class ExtractFn(PooledStageDoFn):
     stage = "extract"
 
     def __init__(
-        self, run_id: str, min_chars: int, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+        self,
+        run_id: str,
+        min_chars: int,
+        max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+        workers: int = 1,
     ) -> None:
-        super().__init__(run_id)
+        super().__init__(run_id, workers)
         self.min_chars = min_chars
         self.max_text_chars = max_text_chars
 
@@ -81,8 +88,12 @@ class ExtractFn(StageDoFn):
             "http_status": article.http_status,
         }
 
-    def handle(self, article: Article):
-        extracted = extract_article(article, self.min_chars, self.max_text_chars)
+    def work(self):
+        return partial(
+            extract_article, min_chars=self.min_chars, max_text_chars=self.max_text_chars
+        )
+
+    def outputs(self, article: Article, extracted: Article):
         counter(self.stage, f"method.{extracted.extraction_method}")
         if extracted.text_truncated:
             counter(self.stage, "text_truncated")
@@ -90,20 +101,26 @@ class ExtractFn(StageDoFn):
 
 
 class ExtractArticles(beam.PTransform):
-    """Extract body text; ``extraction_empty`` failures when neither page nor feed has text."""
+    """Extract body text; ``extraction_empty`` failures when neither page nor feed has text.
+
+    ``workers``: processes the extraction runs in (``marsad.workers``; 1: in-process)."""
 
     def __init__(
         self,
         run_id: str,
         min_chars: int = DEFAULT_MIN_CHARS,
         max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+        workers: int = 1,
     ) -> None:
         super().__init__()
         self.run_id = run_id
         self.min_chars = min_chars
         self.max_text_chars = max_text_chars
+        self.workers = workers
 
     def expand(self, articles):
         return apply_stage(
-            articles, "Extract", ExtractFn(self.run_id, self.min_chars, self.max_text_chars)
+            articles,
+            "Extract",
+            ExtractFn(self.run_id, self.min_chars, self.max_text_chars, self.workers),
         )

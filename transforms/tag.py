@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cache, partial
+
 import apache_beam as beam
 
 from marsad.topic.tagger import load_tagger
 from schemas.records import Article
-from transforms.common import StageDoFn, apply_stage, counter
+from transforms.common import apply_stage, counter
+from transforms.pooled import PooledStageDoFn
 
 
 def apply_tags(article: Article, tagger) -> Article:
@@ -20,17 +23,33 @@ def apply_tags(article: Article, tagger) -> Article:
     )
 
 
-class TagFn(StageDoFn):
+@cache
+def tagger_for(topic_path: str | None, threshold: float | None):
+    """The tagger of a topic, loaded once per process (and inherited by forked workers)."""
+    return load_tagger(topic_path, threshold)
+
+
+def tag_article(article: Article, topic_path: str | None, threshold: float | None) -> Article:
+    return apply_tags(article, tagger_for(topic_path, threshold))
+
+
+class TagFn(PooledStageDoFn):
     stage = "tag"
 
-    def __init__(self, run_id: str, threshold: float | None, topic_path: str | None) -> None:
-        super().__init__(run_id)
+    def __init__(
+        self,
+        run_id: str,
+        threshold: float | None,
+        topic_path: str | None,
+        workers: int = 1,
+    ) -> None:
+        super().__init__(run_id, workers)
         self.threshold = threshold
         self.topic_path = topic_path
 
     def setup(self) -> None:
         super().setup()
-        self.tagger = load_tagger(self.topic_path, self.threshold)
+        self.tagger = tagger_for(self.topic_path, self.threshold)  # a bad topic fails here
 
     def describe(self, article: Article):
         return article.final_url or article.url, {
@@ -39,22 +58,32 @@ class TagFn(StageDoFn):
             "article_id": article.article_id,
         }
 
-    def handle(self, article: Article):
-        tagged = apply_tags(article, self.tagger)
+    def work(self):
+        return partial(tag_article, topic_path=self.topic_path, threshold=self.threshold)
+
+    def outputs(self, article: Article, tagged: Article):
         counter(self.stage, "relevant" if tagged.is_relevant else "not_relevant")
         yield tagged
 
 
 class TagTopic(beam.PTransform):
-    """Tag every article for the Iraq troop-withdrawal story."""
+    """Tag every article for the Iraq troop-withdrawal story (``workers``: see
+    ``marsad.workers``)."""
 
     def __init__(
-        self, run_id: str, threshold: float | None = None, topic_path: str | None = None
+        self,
+        run_id: str,
+        threshold: float | None = None,
+        topic_path: str | None = None,
+        workers: int = 1,
     ) -> None:
         super().__init__()
         self.run_id = run_id
         self.threshold = threshold
         self.topic_path = topic_path
+        self.workers = workers
 
     def expand(self, articles):
-        return apply_stage(articles, "Tag", TagFn(self.run_id, self.threshold, self.topic_path))
+        return apply_stage(
+            articles, "Tag", TagFn(self.run_id, self.threshold, self.topic_path, self.workers)
+        )

@@ -71,6 +71,11 @@ def _detector():
     return LangDetector(LangDetectConfig(model="lite", max_input_length=None))
 
 
+def warm() -> None:
+    """Load the model now: before worker processes fork, so that they share it."""
+    _detector()
+
+
 def kurdish_in_arabic_script(sample: str) -> str:
     """``ckb`` or ``kmr`` when ``sample`` is Kurdish written in Arabic script, else ``""``."""
     letters = len(_LETTER.findall(sample))

@@ -1,0 +1,109 @@
+"""Worker processes for the CPU-heavy work on each article, shared by a local run.
+
+Python runs one thread of Python code at a time, so a local run in one process uses
+one core whatever the machine has. Extraction, cleaning and tagging are pure functions
+of one article each and make up nearly all of a run's CPU time; the stages that do them
+(``transforms/pooled.py``) hand each article to a pool of processes created once per
+pipeline process, so the work is spread over every core while fetching, politeness and
+the Beam graph stay in one process (a host's URLs stay in one lane). Results do not
+depend on the number of workers: the same functions run on the same inputs.
+
+``docs/performance.md`` compares this with Beam's own multi-process local mode.
+
+On Linux the workers are forked from the pipeline process: they start in milliseconds
+with every module (and the language model, if loaded) already in memory, shared
+copy-on-write. Elsewhere they are spawned and import what they need.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+__all__ = ["BrokenProcessPool", "available_cores", "prestart", "replace_pool", "shared_pool"]
+
+_pools: dict[int, ProcessPoolExecutor] = {}
+_lock = threading.Lock()
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, else the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _context():
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    return multiprocessing.get_context(method)
+
+
+def _init_worker() -> None:
+    """Leave Ctrl-C to the pipeline process, and give logging a stream of its own: a
+    forked child must not inherit a lock another thread held on ``sys.stderr``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115 (lives with the process)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream in (
+            sys.__stderr__,
+            sys.stderr,
+        ):
+            handler.setStream(stderr)
+    sys.stderr = stderr
+
+
+def shared_pool(workers: int) -> Executor | None:
+    """The process pool of ``workers`` processes (None for 1 or fewer: work in-process)."""
+    if workers <= 1:
+        return None
+    with _lock:
+        pool = _pools.get(workers)
+        if pool is None:
+            pool = _pools[workers] = ProcessPoolExecutor(
+                workers, mp_context=_context(), initializer=_init_worker
+            )
+        return pool
+
+
+def prestart(workers: int, warm: Iterable[Callable[[], object]] = ()) -> None:
+    """Start the pool now, after running ``warm`` (loading models), so that the workers
+    fork from a process with one thread and share what was loaded. A ``warm`` that fails
+    is skipped: the stage that needs it reports the problem."""
+    if workers <= 1:
+        return
+    for function in warm:
+        with contextlib.suppress(Exception):
+            function()
+    pool = shared_pool(workers)
+    if pool is not None:
+        pool.submit(int).result()  # a fork-context pool starts every worker on first use
+
+
+def replace_pool(workers: int, broken: Executor) -> Executor | None:
+    """A fresh pool in place of ``broken`` (a worker died, e.g. killed for its memory)."""
+    with _lock:
+        if _pools.get(workers) is broken:
+            del _pools[workers]
+            with contextlib.suppress(Exception):
+                broken.shutdown(wait=False, cancel_futures=True)
+    return shared_pool(workers)
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    with _lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        with contextlib.suppress(Exception):
+            pool.shutdown(wait=True, cancel_futures=True)

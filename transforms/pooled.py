@@ -1,0 +1,174 @@
+"""StageDoFns whose work on each element runs in the shared worker processes.
+
+A pooled stage splits ``StageDoFn.handle`` in two: ``work()`` returns a pure, picklable
+function of one element (module-level, or a ``functools.partial`` of one) that runs in
+a worker process (``marsad.workers``), and ``outputs(element, result)`` turns its result
+into outputs in the pipeline process, where counters and failure rows are made. With one
+worker (``workers <= 1``, the default off a local runner) the function runs inline, so
+the rows are the same whatever the number of workers.
+
+Up to ``2 * workers`` elements are in flight; results are emitted oldest first as they
+complete (each with the timestamp and window of its own element), the rest at the end
+of the bundle. A worker that dies (killed, or crashed in native code) breaks the pool:
+it is replaced and each element that was in flight is tried once more, then becomes a
+``worker_crashed`` failure row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.utils.windowed_value import WindowedValue
+
+from marsad.errors import MarsadError
+from marsad.workers import BrokenProcessPool, replace_pool, shared_pool
+from schemas.records import Failure
+from transforms.common import (
+    FAILURES,
+    StageDoFn,
+    counter,
+    error_fields,
+    failure_from_fields,
+)
+
+
+@dataclass(frozen=True)
+class _Done:
+    value: Any
+    ms: int
+
+
+@dataclass(frozen=True)
+class _Failed:
+    fields: dict[str, Any]  # error_fields() of what the work raised
+    ms: int
+
+
+def _run(work: Callable[[Any], Any], element: Any) -> _Done | _Failed:
+    """In the worker: the result, or the failure's fields (exceptions may not pickle)."""
+    started = time.perf_counter()
+    try:
+        value = work(element)
+    except Exception as error:
+        return _Failed(error_fields(error), int((time.perf_counter() - started) * 1000))
+    return _Done(value, int((time.perf_counter() - started) * 1000))
+
+
+@dataclass
+class _InFlight:
+    element: Any
+    timestamp: Any
+    window: Any
+    future: Any
+    retried: bool = False
+
+
+class WorkerCrashed(MarsadError):
+    reason = "worker_crashed"
+
+
+class PooledStageDoFn(StageDoFn):
+    """See the module doc. Subclasses set ``stage`` and implement ``work``, ``outputs``
+    and ``describe``."""
+
+    def __init__(self, run_id: str, workers: int = 1) -> None:
+        super().__init__(run_id)
+        self.workers = workers
+
+    # -- for subclasses ----------------------------------------------------------------
+    def work(self) -> Callable[[Any], Any]:
+        raise NotImplementedError
+
+    def outputs(self, element: Any, result: Any) -> Iterable[Any]:
+        yield result
+
+    # -- inline: StageDoFn.process calls handle ----------------------------------------
+    def handle(self, element: Any) -> Iterable[Any]:
+        return self.outputs(element, self._work(element))
+
+    # -- Beam --------------------------------------------------------------------------
+    def setup(self) -> None:
+        super().setup()
+        self._work = self.work()
+        self._pool = shared_pool(self.workers)
+        self._limit = 2 * max(self.workers, 1)
+
+    def start_bundle(self) -> None:
+        self._in_flight: deque[_InFlight] = deque()
+
+    def process(
+        self,
+        element: Any,
+        timestamp=beam.DoFn.TimestampParam,
+        window=beam.DoFn.WindowParam,
+    ) -> Iterator[Any]:
+        if self._pool is None:
+            yield from super().process(element)
+            return
+        counter(self.stage, "in")
+        future = self._submit(element)
+        self._in_flight.append(_InFlight(element, timestamp, window, future))
+        while self._in_flight and (
+            len(self._in_flight) > self._limit or self._in_flight[0].future.done()
+        ):
+            yield from self._emit(self._in_flight.popleft())
+
+    def finish_bundle(self) -> Iterator[Any]:
+        while self._in_flight:
+            yield from self._emit(self._in_flight.popleft())
+
+    # -- plumbing ----------------------------------------------------------------------
+    def _submit(self, element: Any):
+        try:
+            return self._pool.submit(_run, self._work, element)
+        except (BrokenProcessPool, RuntimeError):  # broken, or shut down by a crash
+            self._pool = replace_pool(self.workers, self._pool)
+            return self._pool.submit(_run, self._work, element)
+
+    def _result(self, flight: _InFlight) -> _Done | _Failed:
+        while True:
+            try:
+                return flight.future.result()
+            except BrokenProcessPool:
+                if flight.retried:
+                    error = WorkerCrashed(
+                        "a worker process died while handling this element, twice "
+                        "(killed for its memory, or crashed in native code)"
+                    )
+                    return _Failed(error_fields(error), 0)
+                self._pool = replace_pool(self.workers, self._pool)
+                flight.future, flight.retried = self._submit(flight.element), True
+            except Exception as error:  # the result could not cross the process boundary
+                return _Failed(error_fields(error), 0)
+
+    def _emit(self, flight: _InFlight) -> Iterator[Any]:
+        result = self._result(flight)
+        self._ms.update(result.ms)
+        if isinstance(result, _Failed):
+            outputs: list[Any] = [self._failure_from(flight.element, result.fields)]
+        else:
+            try:
+                outputs = list(self.outputs(flight.element, result.value))
+            except Exception as error:
+                outputs = [self.failure_for(flight.element, error)]
+        for output in outputs:
+            windowed = WindowedValue(output, flight.timestamp, (flight.window,))
+            if isinstance(output, Failure):
+                counter(output.stage, f"failed.{output.reason}")
+                yield pvalue.TaggedOutput(FAILURES, windowed)
+            else:
+                counter(self.stage, "out")
+                yield windowed
+
+    def _failure_from(self, element: Any, fields: dict[str, Any]) -> Failure:
+        try:
+            url, context = self.describe(element)
+        except Exception:
+            url, context = "", {}
+        return failure_from_fields(fields, self.stage, url, self.run_id, **context)
