@@ -196,3 +196,22 @@ def test_garbling_bounds_on_mixed_pages():
         arabic.replace("ال", "الé", 5),
     ):
         assert looks_garbled(text) == _counted_garbled(text)
+
+
+_BYTES = st.one_of(
+    st.text(alphabet=_MIXED_ALPHABET, max_size=300).map(lambda t: t.encode("utf-8")),
+    st.binary(max_size=300),
+    st.lists(
+        st.sampled_from([b"\xc3", b"\xa9", b"\xd8", b"\xa7", b"ab", b" ", b"\xff", b"\xd9\x84"]),
+        max_size=120,
+    ).map(b"".join),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_BYTES)
+def test_the_utf8_byte_check_never_skips_a_garbled_text(body):
+    from marsad.fetch.encoding import _utf8_may_look_garbled
+
+    if not _utf8_may_look_garbled(body):
+        assert not looks_garbled(body.decode("utf-8", errors="replace"))

@@ -151,9 +151,23 @@ def plausible_decoding(body: bytes, codec: str) -> str | None:
         return None
     if _is_single_byte(codec) and _has_multibyte_utf8(body):
         return None  # UTF-8 bytes under a single-byte label
-    if looks_garbled(text):
+    if (codec != "utf-8" or _utf8_may_look_garbled(body)) and looks_garbled(text):
         return None
     return text
+
+
+def _utf8_may_look_garbled(body: bytes) -> bool:
+    """False when ``looks_garbled`` of ``body`` read as UTF-8 is certainly False, judged on
+    the bytes (C-speed scans, no decoding): a Latin-1 letter (U+00C0-U+00FF) is always
+    lead byte C3, an Arabic-block character (U+0600-U+06FF) lead byte D8-DB, and ASCII
+    letters are themselves. Without Latin-1 letters neither rule fires; with few of them
+    against ASCII letters and no Arabic at all, neither does."""
+    latin1_at_most = body.count(b"\xc3")
+    if not latin1_at_most:
+        return False
+    ascii_letters = len(body) - len(body.translate(None, _ASCII_LETTER_BYTES))
+    arabic = any(lead in body for lead in (b"\xd8", b"\xd9", b"\xda", b"\xdb"))
+    return arabic or 4 * latin1_at_most > ascii_letters
 
 
 def _arabic_share(text: str) -> float:
