@@ -222,10 +222,15 @@ def _references(data: dict, checker: _Checker) -> None:
                 break
 
 
+# libyaml's loader when PyYAML was built with it: the same nodes, marks and values, parsed
+# in C (a run loads the topic in its preflight and again for tagging).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def validate_topic_text(text: str, origin: str = "topic") -> dict:
     """The topic as a dict, or :class:`TopicFileError` listing every problem with its line."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
@@ -235,14 +240,15 @@ def validate_topic_text(text: str, origin: str = "topic") -> dict:
         raise TopicFileError(f"{origin}: empty topic file")
     checker = _Checker()
     checker.check(node, _SPEC, "")
-    if not checker.problems:
-        _references(yaml.safe_load(text), checker)
+    data = yaml.load(text, Loader=_LOADER) if not checker.problems else None
+    if data is not None:
+        _references(data, checker)
     if checker.problems:
         problems = sorted(checker.problems, key=lambda p: p.line)
         lines = [f"{origin}:{p.line}: {p.where}: {p.message}" for p in problems[:20]]
         more = len(problems) - len(lines)
         raise TopicFileError("\n".join(lines) + (f"\n... and {more} more" if more > 0 else ""))
-    return yaml.safe_load(text)
+    return data
 
 
 def validate_topic_file(path: str | Path) -> dict:
