@@ -295,11 +295,7 @@ def _run_locked(
     journal.recover(marsad.output)
     delete_tree(FileSystems.join(marsad.output, "_tmp"))
     check_output(marsad.output, run_id)
-    # Worker processes fork now, while this process has one thread, sharing the models.
-    workers.prestart(
-        worker_count(options),
-        warm=(language.warm, partial(tagger_for, marsad.topic, marsad.topic_threshold)),
-    )
+    start_workers(options)
 
     try:
         with display, _quiet_beam_errors():  # the live display ends before the summary
@@ -370,6 +366,16 @@ def _quarantined(output: str, run_id: str) -> list[str]:
             file=sys.stderr,
         )
     return found
+
+
+def start_workers(options: PipelineOptions) -> None:
+    """Fork the worker processes (``marsad.workers``) now, while this process has one
+    thread, after loading the language model and the topic so that they share them."""
+    marsad = options.view_as(MarsadOptions)
+    workers.prestart(
+        worker_count(options),
+        warm=(language.warm, partial(tagger_for, marsad.topic, marsad.topic_threshold)),
+    )
 
 
 def write_manifest(output: str, manifest: dict) -> str:

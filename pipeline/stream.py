@@ -33,6 +33,7 @@ from pipeline.options import (
     max_text_chars,
     politeness_config,
     sitemap_config,
+    worker_count,
 )
 from schemas.records import SourceFeed
 from schemas.tables import ARTICLES_PARTITION, ARTICLES_SCHEMA, FAILURES_PARTITION, FAILURES_SCHEMA
@@ -133,14 +134,15 @@ def build_stream(
     pages, fetch_failures = (
         new_entries | "WindowForFetch" >> beam.WindowInto(fixed)
     ) | "FetchArticles" >> FetchArticles(run_id, config, politeness)
+    workers = worker_count(options)
     extracted, extract_failures = pages | "Extract" >> ExtractArticles(
-        run_id, options.min_chars, max_text_chars(options)
+        run_id, options.min_chars, max_text_chars(options), workers
     )
     clustered = (
         extracted | "GlobalForClusters" >> beam.WindowInto(window.GlobalWindows())
     ) | "ClusterDuplicates" >> StreamClusterDuplicates(dedup_config(options), ttl, stored)
     tagged, tag_failures = clustered | "Tag" >> TagTopic(
-        run_id, options.topic_threshold, options.topic
+        run_id, options.topic_threshold, options.topic, workers
     )
 
     _ = tagged | "WriteArticles" >> WriteWindowed(
@@ -202,7 +204,7 @@ def run_stream(argv: list[str]) -> dict:
     from pipeline import launch
     from pipeline.lock import take_lock
     from pipeline.report import collect_counts
-    from pipeline.run import pipeline_options, versions, write_manifest
+    from pipeline.run import pipeline_options, start_workers, versions, write_manifest
 
     options = pipeline_options(argv)
     if launch.is_dry_run(options) or launch.is_remote(options):
@@ -219,6 +221,7 @@ def run_stream(argv: list[str]) -> dict:
         return launch.submit(pipeline, pipeline.options, "stream", run_id, lock)
 
     pipeline, marsad, stream, run_id, start = prepare_stream(argv)
+    start_workers(pipeline.options)
     result = pipeline.run()
     state = result.wait_until_finish()
     counts = collect_counts(result)
