@@ -27,13 +27,18 @@ from pathlib import Path
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from marsad.dedup.clusters import Status
 from marsad.dedup.neardup import NearDupConfig
 from pipeline.options import add_dedup_arguments, dedup_config
 from pipeline.tables import read_table, write_table
 from schemas.records import Article
-from transforms.dedup_near import ClusterNearDuplicates
+from transforms.common import METRICS_NAMESPACE
+from transforms.dedup_near import ClusterNearDuplicates, NearDuplicateDecisions
 
 CLUSTER_COLUMNS = ["cluster_id", "is_canonical", "is_duplicate", "duplicate_of"]
 
@@ -104,25 +109,72 @@ def articles_from_rows(rows) -> list[Article]:
     return articles
 
 
-def _decision(article: Article) -> str:
+INPUT_COLUMNS = ["id", "text", "title", "published_at", "source"]
+READ_BATCH_ROWS = 2048
+
+
+def read_articles(path: str):
+    """Articles of a Parquet file written by ``dedup_table``, a batch of rows at a time."""
+    with FileSystems.open(path) as handle:
+        for batch in pq.ParquetFile(handle).iter_batches(batch_size=READ_BATCH_ROWS):
+            yield from articles_from_rows(batch.to_pylist())
+
+
+def _decision(article: Article, with_text: bool) -> str:
+    record = {
+        "id": article.article_id,
+        "cluster_id": article.cluster_id,
+        "is_canonical": article.is_canonical,
+        "is_duplicate": article.is_duplicate,
+        "duplicate_of": article.duplicate_of,
+        "duplicate_similarity": article.duplicate_similarity,
+    }
+    if with_text:
+        record["clean_text"] = article.text
+    return json.dumps(record, ensure_ascii=False)
+
+
+def _status_record(status: Status) -> str:
     return json.dumps(
         {
-            "id": article.article_id,
-            "cluster_id": article.cluster_id,
-            "is_canonical": article.is_canonical,
-            "is_duplicate": article.is_duplicate,
-            "duplicate_of": article.duplicate_of,
-            "duplicate_similarity": article.duplicate_similarity,
-            "clean_text": article.text,
+            "id": status.doc_id,
+            "cluster_id": status.cluster_id,
+            "is_canonical": status.is_canonical,
+            "is_duplicate": not status.is_canonical,
+            "duplicate_of": status.duplicate_of,
+            "duplicate_similarity": status.similarity,
         },
         ensure_ascii=False,
     )
 
 
+def canonical_record(doc_id: str) -> dict:
+    """The decision of an article with no compatible neighbour."""
+    return {
+        "id": doc_id,
+        "cluster_id": doc_id,
+        "is_canonical": True,
+        "is_duplicate": False,
+        "duplicate_of": "",
+        "duplicate_similarity": None,
+    }
+
+
 def cluster_with_beam(
-    articles: list[Article], config: NearDupConfig, beam_args: list[str] | None = None
+    source: str | list[Article],
+    config: NearDupConfig,
+    beam_args: list[str] | None = None,
+    with_text: bool = True,
+    metrics: dict | None = None,
 ) -> dict[str, dict]:
-    """Run ``ClusterNearDuplicates`` over ``articles``; decisions by article id."""
+    """Run the near-duplicate transform; decisions by article id (with ``with_text``, for
+    every article and with its cleaned text; else only for articles that have a
+    compatible neighbour: ``canonical_record`` stands for the others).
+
+    ``source`` is a Parquet file with the ``INPUT_COLUMNS`` (read inside the pipeline,
+    so the driver never holds the articles twice) or a list of articles. ``metrics``,
+    when given, receives the run's counters and distributions (``dedup_near.*``).
+    """
     options = PipelineOptions(beam_args or [])
     if not options.view_as(StandardOptions).runner:
         options.view_as(StandardOptions).runner = "FnApiRunner"
@@ -130,30 +182,66 @@ def cluster_with_beam(
     keep_all = dataclasses.replace(config, drop_duplicates=False)
     with tempfile.TemporaryDirectory(prefix="marsad-dedup-") as scratch:
         prefix = os.path.join(scratch, "decisions")
-        with beam.Pipeline(options=options) as pipeline:
-            _ = (
+        pipeline = beam.Pipeline(options=options)
+        if isinstance(source, str):
+            articles = (
                 pipeline
-                | "Articles" >> beam.Create(articles)
-                | "Spread" >> beam.Reshuffle()
-                | "DedupNear" >> ClusterNearDuplicates(keep_all)
-                | "Encode" >> beam.Map(_decision)
-                | "WriteDecisions" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl")
+                | "Input" >> beam.Create([source])
+                | "ReadArticles" >> beam.FlatMap(read_articles)
             )
+        else:
+            articles = pipeline | "Articles" >> beam.Create(source)
+        if with_text:
+            encoded = (
+                articles
+                | "DedupNear" >> ClusterNearDuplicates(keep_all)
+                | "Encode" >> beam.Map(_decision, True)
+            )
+        else:  # decisions only: the articles are never shuffled
+            parts = articles | "DedupNear" >> NearDuplicateDecisions(keep_all)
+            encoded = parts["decisions"] | "Encode" >> beam.Map(_status_record)
+        _ = encoded | "WriteDecisions" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl")
+        result = pipeline.run()
+        result.wait_until_finish()
+        if metrics is not None:
+            metrics.update(_metrics(result))
         decisions = {}
         for name in sorted(Path(scratch).glob("decisions*.jsonl")):
-            for line in name.read_text(encoding="utf-8").splitlines():
-                record = json.loads(line)
-                decisions[record["id"]] = record
+            with open(name, encoding="utf-8") as lines:
+                for line in lines:
+                    record = json.loads(line)
+                    decisions[record["id"]] = record
     return decisions
 
 
+def _metrics(result) -> dict:
+    found = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    figures = {c.key.metric.name: c.committed for c in found["counters"]}
+    for dist in found["distributions"]:
+        value = dist.committed
+        if value is not None and value.count:
+            figures[dist.key.metric.name] = {"count": value.count, "max": value.max}
+    return figures
+
+
 def dedup_table(
-    table: pa.Table, config: NearDupConfig, clean_text: bool, beam_args: list[str] | None = None
+    table: pa.Table,
+    config: NearDupConfig,
+    clean_text: bool,
+    beam_args: list[str] | None = None,
+    metrics: dict | None = None,
 ) -> pa.Table:
     """``table`` with the cluster columns added (duplicates removed if configured)."""
-    decisions = cluster_with_beam(articles_from_rows(table.to_pylist()), config, beam_args)
+    with tempfile.TemporaryDirectory(prefix="marsad-dedup-in-") as scratch:
+        staged = os.path.join(scratch, "articles.parquet")
+        wanted = [name for name in INPUT_COLUMNS if name in table.column_names]
+        columns = table.select(wanted)
+        columns = columns.set_column(0, "id", pc.cast(columns.column("id"), pa.string()))
+        pq.write_table(columns, staged)
+        del columns
+        decisions = cluster_with_beam(staged, config, beam_args, clean_text, metrics)
     ids = [str(value) for value in table.column("id").to_pylist()]
-    ordered = [decisions[i] for i in ids]
+    ordered = [decisions.get(i) or canonical_record(i) for i in ids]
     added = [*CLUSTER_COLUMNS, "duplicate_similarity", "clean_text"]
     table = table.drop_columns([name for name in added if name in table.column_names])
     columns = {

@@ -16,6 +16,7 @@ from apache_beam.testing.util import assert_that
 from marsad.dedup.neardup import (
     Doc,
     NearDupConfig,
+    Status,
     choose_banding,
     cluster_docs,
     jaccard,
@@ -271,9 +272,10 @@ def test_outside_the_look_back_only_exact_copies_join(tmp_path):
 
     stored = stored.replace(cluster_id="orig", content_hash=content_hash(clean_article(story).text))
     _write_earlier_run(tmp_path, [stored])
+    near = _syndicate(story, "أربيل - ", "")
     new = [
         _article(Doc("exact", story, "rudaw", _us(today))),
-        _article(Doc("near", _syndicate(story, "أربيل - ", ""), "shafaq", _us(today))),
+        _article(Doc("near", near, "shafaq", _us(today))),
     ]
     with BeamPipeline(runner="FnApiRunner") as pipeline:
         texts = pipeline | ReadStoredTexts(str(tmp_path / "articles"), lookback_days=30)
@@ -282,9 +284,20 @@ def test_outside_the_look_back_only_exact_copies_join(tmp_path):
             | ClusterNearDuplicates(CONFIG)
             | beam.Map(_decision)
         )
+        # The near copy reaches the old story through this run's exact copy of it.
         assert_that(
             decided,
             lambda got: _equal(
-                sorted(got), [("exact", False, "orig", "orig"), ("near", True, "near", "")]
+                sorted(got), [("exact", False, "orig", "orig"), ("near", False, "orig", "orig")]
             ),
         )
+    # Alone, the near copy cannot be compared with a row known only by its hash.
+    hash_only = Status("orig", True, "orig")
+    alone = cluster_docs(
+        [
+            Doc("orig", "", fixed=hash_only, content_hash=stored.content_hash),
+            Doc("near", near, "shafaq", _us(today)),
+        ],
+        CONFIG,
+    )
+    assert alone["near"].is_canonical

@@ -1,48 +1,55 @@
 """ClusterNearDuplicates: exact and near-duplicate clusters across outlets and runs.
 
 The stages of ``marsad.dedup.neardup`` as Beam steps, each keyed so that it scales out
-(no all-pairs step, no global collect):
+(no all-pairs step):
 
     CountOutletLines   (outlet, edge line) → pages; frequent ones become a side input
-    Clean              boilerplate and repeated paragraphs out; text fingerprinted
-    Buckets            keyed by LSH band (and content hash) → candidate pairs
-    Verify             keyed by document id (two joins) → exact Jaccard, neighbours
-    Resolve1..N        keyed by document id: each round, waiting documents learn the
-                       decisions of their earlier neighbours (usually 1–3 rounds)
-    Apply              keyed by article id → Article with the cluster fields
+    Clean              boilerplate and repeated paragraphs out; both views fingerprinted;
+                       one (bucket key, rank) per LSH band and content hash
+    Buckets            keyed by bucket → candidate pairs (earlier, later)
+    Verify             keyed by document id (two joins) → exact similarity in both
+                       views; compatible pairs become edges
+    Components         linked pairs and fixed clusters → union-find (a combine: ids of
+                       documents with a link, not texts) → component of each document
+    Decide             keyed by component: constrained agglomeration
+                       (``marsad.dedup.clusters``) → a decision per new document
+    Apply              keyed by article id → Article with the cluster fields (an article
+                       in no component is canonical)
 
-Rows of earlier runs (``StoredText``) take part with the decision they were
-written with; they are never re-emitted. Every step is a function of its key's
-values in a defined order, so the result does not depend on bundling.
+Rows of earlier runs (``StoredText``) take part with the decision they were written
+with; they are never re-emitted. Every step is a function of its key's values, so the
+result does not depend on bundling or input order, and equals ``neardup.cluster``.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import apache_beam as beam
 from apache_beam import pvalue
+from apache_beam.metrics import Metrics
 from apache_beam.typehints import Any, Tuple
 
+from marsad.dedup.clusters import Status, UnionFind, decide, fixed_unit
+from marsad.dedup.fingerprint import pack_bucket_entry, shard_of, unpack_bucket_entry
 from marsad.dedup.neardup import (
     Fingerprint,
     NearDupConfig,
-    Node,
-    Status,
     bucket_keys,
     bucket_pairs,
     clean_for_matching,
-    decide,
     fingerprint,
     is_exact_key,
-    verified_neighbours,
+    verified_edge,
 )
 from marsad.text.boilerplate import Cleaned, edge_lines
 from schemas.records import Article
-from transforms.common import counter
+from transforms.common import METRICS_NAMESPACE, counter
 from transforms.stored_texts import StoredText
 
 STAGE = "dedup_near"
 _FINGERPRINTS = "fingerprints"
-_DECIDED = "decided"
+_KEYS = "keys"
 
 
 def _microseconds(article: Article) -> int | None:
@@ -55,8 +62,9 @@ def clean_and_fingerprint(
     article: Article, outlet_lines, config: NearDupConfig, published_us: int | None
 ) -> tuple[Article, Cleaned, Fingerprint]:
     """Clean the article's text, fingerprint it, and store the cleaned text if configured."""
-    cleaned = clean_for_matching(article.text or "", outlet_lines, config)
-    fp = fingerprint(article.article_id, cleaned.tokens, config, published_us=published_us)
+    text = article.text or ""
+    cleaned = clean_for_matching(text, outlet_lines, config)
+    fp = fingerprint(article.article_id, cleaned.tokens, text, config, published_us=published_us)
     if config.rewrite_text and cleaned.text != article.text:
         article = article.replace(
             text=cleaned.text, text_chars=len(cleaned.text), content_hash=fp.content_hash
@@ -79,6 +87,7 @@ def stored_fingerprint(row: StoredText, config: NearDupConfig, published_us: int
     return fingerprint(
         row.article_id,
         tokens,
+        row.text,
         config,
         published_us=published_us,
         fixed=stored_status(row),
@@ -102,8 +111,13 @@ def apply_decision(article: Article, status: Status, drop_duplicates: bool):
     )
 
 
+def _with_keys(fp: Fingerprint, config: NearDupConfig):
+    for key in bucket_keys(fp, config):
+        yield pvalue.TaggedOutput(_KEYS, (shard_of(key), pack_bucket_entry(key, fp.rank)))
+
+
 class _CleanAndFingerprint(beam.DoFn):
-    """Article → cleaned Article (main) and its Fingerprint (tagged)."""
+    """Article → cleaned Article (main), its Fingerprint and its bucket keys (tagged)."""
 
     def __init__(self, config: NearDupConfig) -> None:
         self.config = config
@@ -119,16 +133,41 @@ class _CleanAndFingerprint(beam.DoFn):
             counter(STAGE, "cleaned.boilerplate")
         yield article
         yield pvalue.TaggedOutput(_FINGERPRINTS, fp)
+        yield from _with_keys(fp, self.config)
 
 
-def _pairs_of_bucket(element, cap: int):
-    key, ranks = element
-    ranks = list(ranks)
-    if len(ranks) < 2:  # nearly every bucket: nothing collides
-        return
-    exact = is_exact_key(key)
-    for pair in bucket_pairs(ranks, cap):
-        yield pair, exact
+class _FingerprintStored(beam.DoFn):
+    def __init__(self, config: NearDupConfig) -> None:
+        self.config = config
+
+    def process(self, row: StoredText):
+        fp = stored_fingerprint(row, self.config, row.published_at_us or None)
+        yield fp
+        yield from _with_keys(fp, self.config)
+
+
+class _PairsOfShard(beam.DoFn):
+    """A shard of bucket entries → the candidate pairs of each of its buckets."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+
+    def setup(self) -> None:
+        self.sizes = Metrics.distribution(METRICS_NAMESPACE, f"{STAGE}.bucket_size")
+
+    def process(self, element):
+        _shard, entries = element
+        buckets: dict[bytes, list] = defaultdict(list)
+        for entry in entries:
+            key, rank = unpack_bucket_entry(entry)
+            buckets[key].append(rank)
+        for key, ranks in buckets.items():
+            if len(ranks) < 2:  # nearly every bucket: nothing collides
+                continue
+            self.sizes.update(len(ranks))
+            exact = is_exact_key(key)
+            for pair in bucket_pairs(ranks, self.cap):
+                yield pair, exact
 
 
 def _candidates(element):
@@ -142,61 +181,85 @@ def _candidates(element):
 
 
 class _Verify(beam.DoFn):
-    """Join on the later (new) document: verify candidates, decide when possible."""
+    """Join on the later (new) document: compare exactly, keep the compatible pairs."""
 
-    def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
+    def __init__(self, config: NearDupConfig) -> None:
+        self.rule = config.rule()
 
     def process(self, element):
         _doc_id, grouped = element
         fps = [fp for fp in grouped["fp"] if fp.is_new]
         if not fps:
             return
-        candidates = sorted(grouped["candidates"], key=lambda c: c[0].rank)
-        for _ in candidates:
+        for earlier, exact in grouped["candidates"]:
             counter(STAGE, "candidate_pairs")
-        neighbours = verified_neighbours(fps[0], candidates, self.threshold)
-        for _ in neighbours:
-            counter(STAGE, "similar_pairs")
-        yield from _decided_or_waiting(Node(fps[0].doc_id, neighbours), final=False)
+            edge = verified_edge(earlier, fps[0], exact, self.rule)
+            if edge is not None:
+                counter(
+                    STAGE, "linked_pairs" if self.rule.linked(edge.similarity) else "grey_pairs"
+                )
+                yield edge
 
 
-def _decided_or_waiting(node: Node, final: bool):
-    status = decide(node, final)
-    if status is None:
-        yield node
-        return
-    if final and node.unknown():
-        counter(STAGE, "unresolved")
-    if not status.is_canonical and any(
-        n.fixed for n in node.neighbours if n.doc_id == status.duplicate_of
-    ):
-        counter(STAGE, "joined_earlier_run")
-    yield pvalue.TaggedOutput(_DECIDED, status)
+class _UnionFindFn(beam.CombineFn):
+    """Components of linked pairs and fixed clusters: item → root."""
+
+    def create_accumulator(self):
+        return UnionFind()
+
+    def add_input(self, found, pair):
+        found.union(*pair)
+        return found
+
+    def merge_accumulators(self, accumulators):
+        accumulators = iter(accumulators)
+        merged = next(accumulators)
+        for other in accumulators:
+            merged.merge(other)
+        return merged
+
+    def extract_output(self, found):
+        return found.roots()
 
 
-def _requests(node: Node):
-    for neighbour_id in node.unknown():
-        yield neighbour_id, node.doc_id
+def _links(edge, rule):
+    if rule.linked(edge.similarity):
+        yield edge.a, edge.b
 
 
-def _answers(element):
-    _doc_id, grouped = element
-    for status in grouped["status"]:
-        for asker in grouped["asked"]:
-            yield asker, status
+def _fixed_links(fp: Fingerprint):
+    if fp.fixed is not None:
+        yield fp.doc_id, fixed_unit(fp.fixed)
 
 
-class _Round(beam.DoFn):
-    def __init__(self, final: bool) -> None:
-        self.final = final
+def _in_component(item, roots):
+    """(root, member or edge) for items of a component (keyed by the member / earlier id)."""
+    doc_id, value = item
+    root = roots.get(doc_id)
+    if root is not None:  # else in no component: canonical by default
+        yield root, value
+
+
+class _Decide(beam.DoFn):
+    def __init__(self, config: NearDupConfig) -> None:
+        self.rule = config.rule()
+
+    def setup(self) -> None:
+        self.sizes = Metrics.distribution(METRICS_NAMESPACE, f"{STAGE}.component_size")
 
     def process(self, element):
-        _doc_id, grouped = element
-        for node in grouped["node"]:
-            known = dict(node.known)
-            known.update({s.doc_id: s for s in grouped["answers"]})
-            yield from _decided_or_waiting(Node(node.doc_id, node.neighbours, known), self.final)
+        _root, parts = element
+        members, edges = [], []
+        for part in parts:
+            (edges if hasattr(part, "similarity") else members).append(part)
+        if all(m.fixed is not None for m in members):
+            return
+        self.sizes.update(len(members))
+        earlier_clusters = {m.fixed.cluster_id for m in members if m.fixed is not None}
+        for status in decide(members, edges, self.rule).values():
+            if not status.is_canonical and status.cluster_id in earlier_clusters:
+                counter(STAGE, "joined_earlier_run")
+            yield status
 
 
 class _Apply(beam.DoFn):
@@ -204,10 +267,11 @@ class _Apply(beam.DoFn):
         self.drop_duplicates = drop_duplicates
 
     def process(self, element):
-        _doc_id, grouped = element
+        doc_id, grouped = element
         statuses = list(grouped["status"])
+        status = statuses[0] if statuses else Status(doc_id, True, doc_id)
         for article in grouped["article"]:
-            applied = apply_decision(article, statuses[0], self.drop_duplicates)
+            applied = apply_decision(article, status, self.drop_duplicates)
             if applied is not None:
                 yield applied
 
@@ -216,14 +280,19 @@ def _keyed(label: str, pcoll, key):
     return pcoll | label >> beam.Map(lambda x: (key(x), x)).with_output_types(Tuple[str, Any])
 
 
-class ClusterNearDuplicates(beam.PTransform):
-    """(articles, stored texts) → articles with cluster_id, is_canonical, is_duplicate,
-    duplicate_of and duplicate_similarity set (see ``marsad.dedup.neardup`` for the rule).
+def _ids_of_pair(element):
+    (earlier, later), _exact = element
+    yield earlier, True
+    yield later, True
 
-    ``inputs`` is ``(articles, stored)`` where ``stored`` is a PCollection of
-    ``StoredText`` (``ReadStoredTexts``), or just ``articles``. With
-    ``config.drop_duplicates`` flagged rows are counted (``dedup_near.dropped``)
-    and left out.
+
+class NearDuplicateDecisions(beam.PTransform):
+    """(articles, stored texts) → ``{"decisions": Status, "articles": cleaned Article}``.
+
+    ``decisions`` holds a ``Status`` for each new article that has a compatible
+    neighbour; an article without one is canonical (``Status(id, True, id)``).
+    ``ClusterNearDuplicates`` joins the two; ``marsad dedup`` needs only the decisions,
+    so the articles are never shuffled there.
     """
 
     def __init__(self, config: NearDupConfig | None = None) -> None:
@@ -232,8 +301,8 @@ class ClusterNearDuplicates(beam.PTransform):
 
     def expand(self, inputs):
         config = self.config
+        rule = config.rule()
         articles, stored = inputs if isinstance(inputs, tuple) else (inputs, None)
-        bands, rows = config.banding()
 
         outlet_lines = (
             articles
@@ -250,74 +319,99 @@ class ClusterNearDuplicates(beam.PTransform):
         )
         cleaned = articles | "Clean" >> beam.ParDo(
             _CleanAndFingerprint(config), beam.pvalue.AsDict(outlet_lines)
-        ).with_outputs(_FINGERPRINTS, main="articles")
-        new_fps = cleaned[_FINGERPRINTS]
-        fps = [new_fps]
+        ).with_outputs(_FINGERPRINTS, _KEYS, main="articles")
+        fps, keys = [cleaned[_FINGERPRINTS]], [cleaned[_KEYS]]
         if stored is not None:
-            fps.append(
-                stored
-                | "FingerprintStored"
-                >> beam.Map(
-                    lambda row: stored_fingerprint(row, config, row.published_at_us or None)
-                )
-            )
+            old = stored | "FingerprintStored" >> beam.ParDo(
+                _FingerprintStored(config)
+            ).with_outputs(_KEYS, main="fingerprints")
+            fps.append(old.fingerprints)
+            keys.append(old[_KEYS])
         all_fps = tuple(fps) | "AllFingerprints" >> beam.Flatten()
 
         pairs = (
-            all_fps
-            | "BucketKeys"
-            >> beam.FlatMap(
-                lambda fp: [(key, fp.rank) for key in bucket_keys(fp, bands, rows)]
-            ).with_output_types(Tuple[bytes, Tuple[int, int, int, str]])
-            | "GroupByBucket" >> beam.GroupByKey()
+            tuple(keys)
+            | "AllBucketEntries" >> beam.Flatten()
+            | "TypedEntries" >> beam.Map(lambda kv: kv).with_output_types(Tuple[int, bytes])
+            | "GroupByShard" >> beam.GroupByKey()
             | "BucketPairs"
-            >> beam.FlatMap(_pairs_of_bucket, config.max_bucket_pairs).with_output_types(
+            >> beam.ParDo(_PairsOfShard(config.max_bucket_pairs)).with_output_types(
                 Tuple[Tuple[str, str], bool]
             )
             | "DistinctPairs" >> beam.CombinePerKey(any)
-            | "ByEarlier"
-            >> beam.MapTuple(lambda pair, exact: (pair[0], (pair[1], exact))).with_output_types(
-                Tuple[str, Tuple[str, bool]]
-            )
         )
+        # Only documents of some candidate pair are shuffled to be compared.
+        paired = beam.pvalue.AsDict(
+            pairs
+            | "PairedIds" >> beam.FlatMap(_ids_of_pair).with_output_types(Tuple[str, bool])
+            | "DistinctIds" >> beam.CombinePerKey(any)
+        )
+        compared_fps = all_fps | "OnlyPaired" >> beam.Filter(
+            lambda fp, ids: fp.doc_id in ids, paired
+        )
+        by_earlier = pairs | "ByEarlier" >> beam.MapTuple(
+            lambda pair, exact: (pair[0], (pair[1], exact))
+        ).with_output_types(Tuple[str, Tuple[str, bool]])
         candidates = (
-            {"fp": _keyed("FingerprintById", all_fps, lambda fp: fp.doc_id), "later": pairs}
+            {
+                "fp": _keyed("FingerprintById", compared_fps, lambda fp: fp.doc_id),
+                "later": by_earlier,
+            }
             | "JoinEarlier" >> beam.CoGroupByKey()
             | "Candidates" >> beam.FlatMap(_candidates).with_output_types(Tuple[str, Any])
         )
-        verified = (
-            {"fp": _keyed("NewById", new_fps, lambda fp: fp.doc_id), "candidates": candidates}
+        new_compared = compared_fps | "NewOnly" >> beam.Filter(lambda fp: fp.is_new)
+        edges = (
+            {"fp": _keyed("NewById", new_compared, lambda fp: fp.doc_id), "candidates": candidates}
             | "JoinLater" >> beam.CoGroupByKey()
-            | "Verify"
-            >> beam.ParDo(_Verify(config.threshold)).with_outputs(_DECIDED, main="waiting")
+            | "Verify" >> beam.ParDo(_Verify(config))
         )
-        decided, fresh, waiting = [verified[_DECIDED]], verified[_DECIDED], verified.waiting
-        for number in range(1, config.max_rounds + 1):
-            fresh, waiting = _resolve_round(number, fresh, waiting, number == config.max_rounds)
-            decided.append(fresh)
-        statuses = tuple(decided) | "AllDecisions" >> beam.Flatten()
 
+        links = (
+            edges | "Links" >> beam.FlatMap(_links, rule),
+            all_fps | "FixedLinks" >> beam.FlatMap(_fixed_links),
+        ) | "AllLinks" >> beam.Flatten()
+        roots = beam.pvalue.AsSingleton(
+            links | "Components" >> beam.CombineGlobally(_UnionFindFn())
+        )
+        members = all_fps | "Members" >> beam.Map(
+            lambda fp: (fp.doc_id, fp.member())
+        ).with_output_types(Tuple[str, Any])
+        keyed_edges = _keyed("EdgeByEarlier", edges, lambda e: e.a)
+        decisions = (
+            (
+                members | "MemberComponent" >> beam.FlatMap(_in_component, roots),
+                keyed_edges | "EdgeComponent" >> beam.FlatMap(_in_component, roots),
+            )
+            | "ComponentParts" >> beam.Flatten()
+            | "TypedParts" >> beam.Map(lambda kv: kv).with_output_types(Tuple[str, Any])
+            | "GroupByComponent" >> beam.GroupByKey()
+            | "Decide" >> beam.ParDo(_Decide(config))
+        )
+        return {"decisions": decisions, "articles": cleaned.articles}
+
+
+class ClusterNearDuplicates(beam.PTransform):
+    """(articles, stored texts) → articles with cluster_id, is_canonical, is_duplicate,
+    duplicate_of and duplicate_similarity set (see ``marsad.dedup.clusters`` for the rule).
+
+    ``inputs`` is ``(articles, stored)`` where ``stored`` is a PCollection of
+    ``StoredText`` (``ReadStoredTexts``), or just ``articles``. With
+    ``config.drop_duplicates`` flagged rows are counted (``dedup_near.dropped``)
+    and left out.
+    """
+
+    def __init__(self, config: NearDupConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or NearDupConfig()
+
+    def expand(self, inputs):
+        parts = inputs | "Decisions" >> NearDuplicateDecisions(self.config)
         return (
             {
-                "article": _keyed("ArticleById", cleaned.articles, lambda a: a.article_id),
-                "status": _keyed("DecisionById", statuses, lambda s: s.doc_id),
+                "article": _keyed("ArticleById", parts["articles"], lambda a: a.article_id),
+                "status": _keyed("DecisionById", parts["decisions"], lambda s: s.doc_id),
             }
             | "JoinDecisions" >> beam.CoGroupByKey()
-            | "Apply" >> beam.ParDo(_Apply(config.drop_duplicates))
+            | "Apply" >> beam.ParDo(_Apply(self.config.drop_duplicates))
         )
-
-
-def _resolve_round(number: int, fresh, waiting, final: bool):
-    """One round: waiting nodes ask for their unknown neighbours' fresh decisions."""
-    asked = waiting | f"Ask{number}" >> beam.FlatMap(_requests).with_output_types(Tuple[str, str])
-    answers = (
-        {"status": _keyed(f"Fresh{number}", fresh, lambda s: s.doc_id), "asked": asked}
-        | f"Answer{number}" >> beam.CoGroupByKey()
-        | f"Answers{number}" >> beam.FlatMap(_answers).with_output_types(Tuple[str, Any])
-    )
-    step = (
-        {"node": _keyed(f"Waiting{number}", waiting, lambda n: n.doc_id), "answers": answers}
-        | f"Resolve{number}" >> beam.CoGroupByKey()
-        | f"Decide{number}" >> beam.ParDo(_Round(final)).with_outputs(_DECIDED, main="waiting")
-    )
-    return step[_DECIDED], step.waiting
