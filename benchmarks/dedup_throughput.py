@@ -78,16 +78,18 @@ def run_one(corpus: str, beam_args: list[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix="marsad-bench-out-") as scratch:
         write_table(result, os.path.join(scratch, "out.parquet"))
     wall = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "articles": table.num_rows,
         "wall_s": round(wall, 1),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
         "articles_per_s": round(table.num_rows / wall, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
         "largest_bucket": metrics.get("dedup_near.bucket_size", {}).get("max", 1),
         "largest_component": metrics.get("dedup_near.component_size", {}).get("max", 1),
         "candidate_pairs": metrics.get("dedup_near.candidate_pairs", 0),
         "linked_pairs": metrics.get("dedup_near.linked_pairs", 0),
-        "duplicates": metrics.get("dedup_near.duplicate", 0),
+        "duplicates": result.num_rows - len(set(result.column("cluster_id").to_pylist())),
     }
 
 
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"machine: {report['machine']}, load {report['load_before']}")
     print(
-        f"{'articles':>9} {'wall s':>7} {'art/s':>6} {'peak MB':>8} {'MB/1k':>6} "
+        f"{'articles':>9} {'wall s':>7} {'cpu s':>6} {'art/s':>6} {'peak MB':>8} {'MB/1k':>6} "
         f"{'bucket':>6} {'comp.':>5} {'cand.':>8} {'linked':>7} {'dups':>6}  load"
     )
     with tempfile.TemporaryDirectory(prefix="marsad-bench-corpus-") as scratch:
@@ -163,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             figures["load_after"] = load()
             report["runs"].append(figures)
             print(
-                f"{figures['articles']:>9} {figures['wall_s']:>7} {figures['articles_per_s']:>6} "
+                f"{figures['articles']:>9} {figures['wall_s']:>7} {figures['cpu_s']:>6} "
+                f"{figures['articles_per_s']:>6} "
                 f"{figures['peak_rss_mb']:>8} {figures['peak_rss_mb'] / size * 1000:>6.1f} "
                 f"{figures['largest_bucket']:>6} {figures['largest_component']:>5} "
                 f"{figures['candidate_pairs']:>8} {figures['linked_pairs']:>7} "

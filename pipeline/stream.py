@@ -67,6 +67,14 @@ def add_stream_arguments(parser) -> None:
         help="Days an article id or content hash is remembered for dedup (default 14).",
     )
     add(
+        "--dedup_settle_minutes",
+        type=float,
+        default=30.0,
+        help="Minutes of event time an article waits before its duplicate decision, so copies "
+        "arriving close together are decided together as in batch (default 30; see "
+        "docs/streaming.md).",
+    )
+    add(
         "--seed_from_output",
         action="store_true",
         default=False,
@@ -140,7 +148,9 @@ def build_stream(
     )
     clustered = (
         extracted | "GlobalForClusters" >> beam.WindowInto(window.GlobalWindows())
-    ) | "ClusterDuplicates" >> StreamClusterDuplicates(dedup_config(options), ttl, stored)
+    ) | "ClusterDuplicates" >> StreamClusterDuplicates(
+        dedup_config(options), ttl, stored, settle_seconds=stream.dedup_settle_minutes * 60
+    )
     tagged, tag_failures = clustered | "Tag" >> TagTopic(
         run_id, options.topic_threshold, options.topic, workers
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import glob
 import os
 from datetime import UTC, datetime
-from pathlib import Path
 
 import apache_beam as beam
 import pyarrow.dataset as ds
@@ -16,19 +15,15 @@ from apache_beam.transforms import window
 from apache_beam.transforms.window import IntervalWindow, TimestampedValue
 from apache_beam.typehints import Any, Tuple
 
-from marsad.dedup.neardup import NearDupConfig
 from marsad.fetch.crawl import PolitenessConfig
 from marsad.fetch.http import FetchConfig
 from schemas.records import Article, FeedEntry, SourceFeed
 from schemas.tables import ARTICLES_SCHEMA
 from tests.faultsite import FaultSite
-from transforms.stored_texts import StoredText
-from transforms.stream_neardup import StreamClusterDuplicates
 from transforms.stream_state import SEED, FirstSeenFn, PollFeedFn
 from transforms.write_windowed import WriteWindowed
 
 WINDOW = 60
-SEEDS = Path(__file__).resolve().parents[1] / "marsad" / "samplesite" / "content" / "seeds"
 DAY = 24 * 3600
 
 
@@ -108,102 +103,6 @@ def test_seeded_ids_are_never_emitted():
             | beam.Map(lambda e: e.article_id)
         )
         assert_that(ids, equal_to_per_window({window.GlobalWindow(): ["b"]}))
-
-
-def _seed_text(number: str) -> str:
-    return next(SEEDS.glob(f"{number}_*.txt")).read_text(encoding="utf-8")
-
-
-def _texted(article_id: str, text: str) -> Article:
-    return article(article_id, "").replace(text=text, text_chars=len(text))
-
-
-def _cluster_of(a: Article) -> tuple[str, str, bool]:
-    cluster = a.cluster_id
-    if a.article_id == "digest" and cluster in {"orig", "other"}:
-        cluster = "orig or other"
-    return a.article_id, cluster, a.is_duplicate
-
-
-def test_syndicated_copy_two_windows_later_joins_the_first_cluster():
-    story, other = _seed_text("000"), _seed_text("002")
-    copy = "بغداد - (رويترز) - " + story.replace("2024", "2025") + "\nتابعنا على تويتر"
-    digest = "أبرز الأخبار\n" + story + "\n" + other
-    stream = (
-        BeamTestStream()
-        .advance_watermark_to(0)
-        .add_elements(
-            [
-                TimestampedValue(_texted("orig", story), 5),
-                TimestampedValue(_texted("other", other), 6),
-            ]
-        )
-        .advance_watermark_to(3 * WINDOW)
-        .add_elements(
-            [
-                TimestampedValue(_texted("copy", copy), 3 * WINDOW + 5),
-                TimestampedValue(_texted("digest", digest), 3 * WINDOW + 6),
-            ]
-        )
-        .advance_watermark_to_infinity()
-    )
-    with beam.Pipeline(options=streaming_options()) as p:
-        flagged = (
-            p
-            | stream
-            | "Global" >> beam.WindowInto(window.GlobalWindows())
-            | StreamClusterDuplicates(NearDupConfig(), ttl_seconds=DAY)
-            | beam.Map(_cluster_of)
-            | "PerWindow" >> beam.WindowInto(window.FixedWindows(WINDOW))
-        )
-        assert_that(
-            flagged,
-            equal_to_per_window(
-                {
-                    IntervalWindow(0, WINDOW): [("orig", "orig", False), ("other", "other", False)],
-                    IntervalWindow(3 * WINDOW, 4 * WINDOW): [
-                        ("copy", "orig", True),
-                        # The digest quotes both stories: it may join one, never merge them.
-                        ("digest", "orig or other", True),
-                    ],
-                }
-            ),
-        )
-
-
-def test_near_copy_of_a_seeded_row_joins_its_cluster_and_state_expires():
-    story = _seed_text("000")
-    stored = StoredText("old", story, "", "old", True, "", published_at_us=10_000_000)
-    copy = "أربيل - " + story + "\nشارك الخبر"
-    stream = (
-        BeamTestStream()
-        .advance_watermark_to(10)
-        .add_elements([TimestampedValue(_texted("copy", copy), 20)])
-        .advance_watermark_to(20 + 2 * DAY)
-        .add_elements([TimestampedValue(_texted("copy_after_ttl", copy + " "), 30 + 2 * DAY)])
-        .advance_watermark_to_infinity()
-    )
-    with beam.Pipeline(options=streaming_options()) as p:
-        seeds = p | "Seeds" >> beam.Create([stored])
-        flagged = (
-            p
-            | stream
-            | beam.WindowInto(window.GlobalWindows())
-            | StreamClusterDuplicates(NearDupConfig(), ttl_seconds=DAY, seeds=seeds)
-            | beam.Map(lambda a: (a.article_id, a.cluster_id, a.duplicate_of))
-        )
-        assert_that(
-            flagged,
-            equal_to_per_window(
-                {
-                    window.GlobalWindow(): [
-                        ("copy", "old", "old"),
-                        # Two days later the TTL has dropped both: a new cluster starts.
-                        ("copy_after_ttl", "copy_after_ttl", ""),
-                    ]
-                }
-            ),
-        )
 
 
 # The pipeline runs in this process; its steps reach the live server through this

@@ -31,7 +31,13 @@ from apache_beam.metrics import Metrics
 from apache_beam.typehints import Any, Tuple
 
 from marsad.dedup.clusters import Status, UnionFind, decide, fixed_unit
-from marsad.dedup.fingerprint import pack_bucket_entry, shard_of, unpack_bucket_entry
+from marsad.dedup.fingerprint import (
+    pack_bucket_entry,
+    pack_rank,
+    shard_of,
+    split_bucket_entry,
+    unpack_rank,
+)
 from marsad.dedup.neardup import (
     Fingerprint,
     NearDupConfig,
@@ -112,8 +118,9 @@ def apply_decision(article: Article, status: Status, drop_duplicates: bool):
 
 
 def _with_keys(fp: Fingerprint, config: NearDupConfig):
+    rank = pack_rank(fp.rank)
     for key in bucket_keys(fp, config):
-        yield pvalue.TaggedOutput(_KEYS, (shard_of(key), pack_bucket_entry(key, fp.rank)))
+        yield pvalue.TaggedOutput(_KEYS, (shard_of(key), pack_bucket_entry(key, rank)))
 
 
 class _CleanAndFingerprint(beam.DoFn):
@@ -159,12 +166,13 @@ class _PairsOfShard(beam.DoFn):
         _shard, entries = element
         buckets: dict[bytes, list] = defaultdict(list)
         for entry in entries:
-            key, rank = unpack_bucket_entry(entry)
+            key, rank = split_bucket_entry(entry)
             buckets[key].append(rank)
-        for key, ranks in buckets.items():
-            if len(ranks) < 2:  # nearly every bucket: nothing collides
+        for key, packed in buckets.items():
+            if len(packed) < 2:  # nearly every bucket: nothing collides
                 continue
-            self.sizes.update(len(ranks))
+            self.sizes.update(len(packed))
+            ranks = [unpack_rank(rank) for rank in packed]
             exact = is_exact_key(key)
             for pair in bucket_pairs(ranks, self.cap):
                 yield pair, exact

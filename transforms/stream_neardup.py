@@ -1,30 +1,34 @@
 """StreamClusterDuplicates: near-duplicate clusters in streaming mode, kept in keyed state.
 
 Batch clusters a finished set of articles (``ClusterNearDuplicates``); a stream never
-finishes, so here history lives in state for ``ttl`` of event time and every article
-is decided once, on arrival, against what arrived before it:
+finishes, so history lives in state for ``ttl`` of event time, and decisions wait a
+short ``settle`` time so that copies arriving close together are decided together,
+by the same rule and order as batch (``marsad.dedup.clusters``):
 
-    Fingerprint   clean the text, MinHash it (``marsad.dedup.neardup``), one message per LSH
-                  band key (and the exact content-hash key)
-    BandIndex     key: band. Holds (id, 128-byte sketch) of the band's members for the
-                  TTL; estimates the similarity of a newcomer to each member from the
-                  sketches and reports the members at or above the threshold
-    Gather        key: article id. Waits for every band's report, merges them
-    Ledger        key: one. Decides: the newcomer joins the most similar earlier
-                  *canonical* neighbour (so every member is similar to its canonical,
-                  never chained), else it is canonical. Only ids and decisions live here:
-                  O(neighbours) work per article, the heavy work stays keyed by band
+    Fingerprint   clean the text, fingerprint both views; one message per bucket key
+    BandIndex     key: bucket. Members (id, event time) for the TTL; reports the
+                  earlier members of a newcomer (its candidates)
+    Gather        key: article id. Waits for every band's report and its own
+                  fingerprint, then asks each candidate to compare
+    Verify        key: article id. Holds the article's own fingerprint for the TTL and
+                  compares it exactly with each later candidate that asks (both views)
+    Ledger        key: one. Collects arrivals and verified pairs; when an article has
+                  all its answers and has waited ``settle`` (event time), the articles
+                  waiting are clustered with the clusters already written, and every
+                  cluster holding a due article is decided and written
     Apply         key: article id. Joins the decision back onto the article
 
-Why a ledger: an article's decision depends on its neighbours' decisions, and Beam
-graphs have no cycles, so the decisions must meet in one place. Bands can report in any
-order; a neighbour not yet decided when the newcomer is decided records the newcomer
-as pending, and sees it when it arrives itself (similarity is symmetric).
+Why a ledger: decisions depend on each other and Beam graphs have no cycles, so they
+meet in one place. Only ids, ranks, decisions and verified pairs live there; the
+expensive work (bucketing, comparing shingle sets) stays keyed by bucket and by id.
+Per article the ledger adds to a bag; the map of written decisions is read and
+written once per timer firing (once per poll), not per article.
 
-Similarity is estimated from 8-bit MinHash sketches (b-bit MinHash: 128 hashes, standard
-error about 0.045 at 0.5), not the exact shingle Jaccard batch computes: state holds
-128 bytes per article and band instead of its shingle set. Rows seeded from an earlier
-output enter the band index and the ledger with the decisions they were written with.
+What still differs from batch, and why: a decision, once written, is final. A copy
+that arrives after its cluster was written (later than ``settle``) joins it or starts
+its own, but cannot make two written clusters one, nor take the canonical role from
+a written row even if it was published earlier. Pairs further apart than the TTL are
+never compared. ``benchmarks/dedup_stream.py`` measures the agreement.
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ import dataclasses
 import time
 
 import apache_beam as beam
-import numpy as np
 from apache_beam import pvalue
 from apache_beam.coders import PickleCoder
 from apache_beam.transforms.timeutil import TimeDomain
@@ -44,54 +47,75 @@ from apache_beam.transforms.userstate import (
     on_timer,
 )
 from apache_beam.typehints import Any, Tuple
-from apache_beam.utils.timestamp import Duration, Timestamp
+from apache_beam.utils.timestamp import Timestamp
 
-from marsad.dedup.neardup import Fingerprint, NearDupConfig, Status, bucket_keys
+from marsad.dedup.clusters import Edge, Member, Status, decide
+from marsad.dedup.fingerprint import TIER_STORED, UNKNOWN_TIME, Rank
+from marsad.dedup.neardup import Fingerprint, NearDupConfig, bucket_keys, verified_edge
 from schemas.records import Article
 from transforms.common import counter
 from transforms.dedup_near import (
     STAGE,
+    _microseconds,
     apply_decision,
     clean_and_fingerprint,
     stored_fingerprint,
-    stored_status,
 )
 from transforms.stored_texts import StoredText
 
 LEDGER_KEY = "ledger"
-SEEDED = "\x00seeded"  # never an article id
 _BANDS = "bands"
-_DIRECT = "direct"
-
-
-def sketch(fp: Fingerprint) -> bytes:
-    """Low byte of each MinHash value; empty for texts matched only exactly."""
-    if not fp.signature:
-        return b""
-    return (np.frombuffer(fp.signature, dtype=np.uint32) & 0xFF).astype(np.uint8).tobytes()
-
-
-def estimated_similarity(a: bytes, b: bytes) -> float:
-    """Jaccard estimate from two 8-bit sketches (equal low bytes by chance: 1/256)."""
-    if not a or not b or len(a) != len(b):
-        return 0.0
-    equal = np.count_nonzero(np.frombuffer(a, np.uint8) == np.frombuffer(b, np.uint8))
-    chance = 1 / 256
-    return max(0.0, (equal / len(a) - chance) / (1 - chance))
+_OWN = "own"
+_LEDGER = "ledger"
 
 
 @dataclasses.dataclass(frozen=True)
 class BandMessage:
     doc_id: str
-    sketch: bytes
-    exact: bool  # the key is the content hash: members are identical texts
-    expected: int  # how many band reports the article will get
-    seeded_at_us: int = 0  # a seeded row's event time (its publication, else when read)
-    seeded_status: Status | None = None  # the decision a seeded row was written with
+    event_us: int
+    expected: int  # how many band reports the article will get (0 for a seeded row)
 
-    @property
-    def seeded(self) -> bool:
-        return self.seeded_at_us > 0
+
+@dataclasses.dataclass(frozen=True)
+class BandReport:
+    candidates: tuple[str, ...]
+    expected: int
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareRequest:
+    later: Fingerprint
+
+
+@dataclasses.dataclass(frozen=True)
+class Arrival:
+    """An article known to the ledger: waits for ``answers`` verified pairs."""
+
+    doc_id: str
+    rank: Rank
+    event_us: int
+    answers: int
+    compared: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Seeded:
+    """A row an earlier run wrote, with the decision it was written with."""
+
+    member: Member
+    event_us: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """A candidate's reply: the verified pair, or None (not compatible, or expired).
+    A candidate seeded from an earlier run says so: the ledger may not have seen its
+    own ``Seeded`` message yet (seeds and articles race)."""
+
+    later: str
+    earlier: str
+    edge: Edge | None
+    seeded: Seeded | None = None
 
 
 def _micros(ts: Timestamp) -> int:
@@ -99,79 +123,75 @@ def _micros(ts: Timestamp) -> int:
 
 
 class _Fingerprint(beam.DoFn):
-    """Article → cleaned Article keyed by id (main), band messages, or a direct decision."""
+    """Article → (id, cleaned Article) (main), band messages, its fingerprint, or a
+    ledger arrival when it has no text to compare."""
 
     def __init__(self, config: NearDupConfig) -> None:
         self.config = config
 
-    def process(self, article: Article):
-        config = self.config
+    def process(self, article: Article, timestamp=beam.DoFn.TimestampParam):
         counter(STAGE, "in")
-        # Event time orders the stream, so the rank's publication time is not used.
-        article, _cleaned, fp = clean_and_fingerprint(article, (), config, published_us=None)
+        article, _cleaned, fp = clean_and_fingerprint(
+            article, (), self.config, _microseconds(article)
+        )
         yield article.article_id, article
-        keys = bucket_keys(fp, *config.banding())
+        keys = bucket_keys(fp, self.config)
+        now = _micros(timestamp)
         if not keys:  # no text at all: nothing to compare
-            yield pvalue.TaggedOutput(_DIRECT, (LEDGER_KEY, (fp.doc_id, [])))
+            arrival = Arrival(fp.doc_id, fp.rank, now, 0, fp.compared)
+            yield pvalue.TaggedOutput(_LEDGER, (LEDGER_KEY, arrival))
             return
-        mine = sketch(fp)
+        yield pvalue.TaggedOutput(_OWN, (fp.doc_id, fp))
         for key in keys:
-            exact = key[:1] == b"x"
-            yield pvalue.TaggedOutput(
-                _BANDS, (key.hex(), BandMessage(fp.doc_id, mine, exact, len(keys)))
-            )
+            yield pvalue.TaggedOutput(_BANDS, (key.hex(), BandMessage(fp.doc_id, now, len(keys))))
+
+
+def seeded_at(fp: Fingerprint) -> int:
+    """Event time of a seeded row: its publication, else when the stream started."""
+    published = fp.rank[1]
+    return published if published != UNKNOWN_TIME else _STARTED_US
+
+
+_STARTED_US = int(time.time() * 1_000_000)
 
 
 def seed_messages(row: StoredText, config: NearDupConfig):
-    """Band messages and the ledger entry of a row an earlier run wrote."""
-    fp = stored_fingerprint(row, config, published_us=None)
-    mine = sketch(fp)
-    seen_us = row.published_at_us or int(time.time() * 1_000_000)
-    status = stored_status(row)
-    for key in bucket_keys(fp, *config.banding()):
-        message = BandMessage(row.article_id, mine, key[:1] == b"x", 0, seen_us, status)
-        yield pvalue.TaggedOutput(_BANDS, (key.hex(), message))
-    yield pvalue.TaggedOutput(_DIRECT, (LEDGER_KEY, (SEEDED, (status, seen_us))))
+    """Band messages, fingerprint and ledger entry of a row an earlier run wrote."""
+    fp = stored_fingerprint(row, config, row.published_at_us or None)
+    seen_us = seeded_at(fp)
+    for key in bucket_keys(fp, config):
+        yield pvalue.TaggedOutput(_BANDS, (key.hex(), BandMessage(fp.doc_id, seen_us, 0)))
+    yield pvalue.TaggedOutput(_OWN, (fp.doc_id, fp))
+    yield pvalue.TaggedOutput(_LEDGER, (LEDGER_KEY, Seeded(fp.member(), seen_us)))
 
 
 class BandIndexFn(beam.DoFn):
-    """(band key, BandMessage) → (article id, (neighbours, expected)) for new articles."""
+    """(bucket key, BandMessage) → (article id, BandReport) for new articles."""
 
     MEMBERS = ReadModifyWriteStateSpec("members", PickleCoder())
     EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
 
-    def __init__(self, threshold: float, ttl_seconds: float, cap: int) -> None:
-        self.threshold = threshold
-        self.ttl = Duration(seconds=ttl_seconds)
+    def __init__(self, ttl_seconds: float, cap: int) -> None:
+        self.ttl_us = int(ttl_seconds * 1_000_000)
         self.cap = cap
 
     def process(
         self,
         element,
-        timestamp=beam.DoFn.TimestampParam,
         members_state=beam.DoFn.StateParam(MEMBERS),
         expire=beam.DoFn.TimerParam(EXPIRE),
     ):
         _key, message = element
-        horizon = _micros(timestamp) - self.ttl.micros
-        # (id, sketch, event time µs, seeded status); newest last. Pruned by event time so state stays
-        # bounded by the TTL even when the band is busy and the timer keeps moving.
-        members = [m for m in (members_state.read() or []) if m[2] >= horizon]
-        if not message.seeded:
-            neighbours = []
-            for doc_id, other, _seen, seeded in members[-self.cap :]:
-                if doc_id == message.doc_id:
-                    continue
-                similarity = 1.0 if message.exact else estimated_similarity(message.sketch, other)
-                if similarity >= self.threshold:
-                    neighbours.append((doc_id, round(similarity, 4), seeded))
-            yield message.doc_id, (neighbours, message.expected)
-        seen = message.seeded_at_us if message.seeded else _micros(timestamp)
-        members.append((message.doc_id, message.sketch, seen, message.seeded_status))
+        horizon = message.event_us - self.ttl_us
+        # (id, event µs), newest last; pruned by event time so state stays bounded by
+        # the TTL even when the band is busy and the timer keeps moving.
+        members = [m for m in (members_state.read() or []) if m[1] >= horizon]
+        if message.expected:  # a new article, not a seeded row
+            earlier = tuple(m[0] for m in members[-self.cap :] if m[0] != message.doc_id)
+            yield message.doc_id, BandReport(earlier, message.expected)
+        members.append((message.doc_id, message.event_us))
         members_state.write(members)
-        # Relative to the newest member's own event time: a seeded row read at start-up
-        # carries its publication time, not the element's.
-        expire.set(Timestamp(micros=max(m[2] for m in members)) + self.ttl)
+        expire.set(Timestamp(micros=max(m[1] for m in members) + self.ttl_us))
 
     @on_timer(EXPIRE)
     def on_expire(self, members_state=beam.DoFn.StateParam(MEMBERS)):
@@ -179,85 +199,242 @@ class BandIndexFn(beam.DoFn):
 
 
 class GatherFn(beam.DoFn):
-    """(article id, band report) → (LEDGER_KEY, (id, neighbours)) once every band reported."""
+    """(id, fingerprint | BandReport) → a compare request to each candidate, and the
+    article's arrival at the ledger, once every band reported."""
 
-    REPORTS = BagStateSpec("reports", PickleCoder())
+    PARTS = BagStateSpec("parts", PickleCoder())
 
-    def process(self, element, reports=beam.DoFn.StateParam(REPORTS)):
-        doc_id, report = element
-        reports.add(report)
-        gathered = list(reports.read())
-        if len(gathered) < report[1]:
+    def process(self, element, parts_state=beam.DoFn.StateParam(PARTS)):
+        _doc_id, part = element
+        parts_state.add(part)
+        parts = list(parts_state.read())
+        fps = [p for p in parts if isinstance(p, Fingerprint)]
+        reports = [p for p in parts if isinstance(p, BandReport)]
+        if not fps or not reports or len(reports) < reports[0].expected:
             return
-        reports.clear()
-        best: dict[str, tuple[float, Status | None]] = {}
-        for neighbours, _expected in gathered:
-            for other, similarity, seeded in neighbours:
-                if similarity >= best.get(other, (0.0, None))[0]:
-                    best[other] = (similarity, seeded)
-        yield LEDGER_KEY, (doc_id, sorted((k, s, st) for k, (s, st) in best.items()))
+        parts_state.clear()
+        fp = fps[0]
+        candidates = sorted({c for report in reports for c in report.candidates})
+        for candidate in candidates:
+            yield candidate, CompareRequest(fp)
+        arrival = Arrival(fp.doc_id, fp.rank, 0, len(candidates), fp.compared)
+        yield pvalue.TaggedOutput(_LEDGER, (LEDGER_KEY, arrival))
 
 
-class LedgerFn(beam.DoFn):
-    """Decisions, in arrival order, for the TTL: (id, Status) per new article.
+class VerifyFn(beam.DoFn):
+    """(id, own fingerprint | CompareRequest) → (LEDGER_KEY, Answer) per request."""
 
-    Entries are (status, -1 for a seeded row else 0, event µs). The map is read and
-    written whole for each article: about 0.25 s of pickling at 50,000 articles in the
-    TTL, which a few dozen outlets (thousands of articles a day) never approach; a
-    stream of hundreds of thousands of articles per TTL would want it cached in the
-    DoFn instance behind a state version token.
-    """
+    OWN = ReadModifyWriteStateSpec("own", PickleCoder())
+    WAITING = BagStateSpec("waiting", PickleCoder())
+    UNTIL = ReadModifyWriteStateSpec("until", PickleCoder())
+    EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
 
-    DECIDED = ReadModifyWriteStateSpec("decided", PickleCoder())
-    PENDING = ReadModifyWriteStateSpec("pending", PickleCoder())
-
-    def __init__(self, ttl_seconds: float) -> None:
-        self.ttl_micros = int(ttl_seconds * 1_000_000)
+    def __init__(self, config: NearDupConfig, ttl_seconds: float) -> None:
+        self.rule = config.rule()
+        self.ttl_us = int(ttl_seconds * 1_000_000)
 
     def process(
         self,
         element,
         timestamp=beam.DoFn.TimestampParam,
-        decided_state=beam.DoFn.StateParam(DECIDED),
-        pending_state=beam.DoFn.StateParam(PENDING),
+        own_state=beam.DoFn.StateParam(OWN),
+        waiting=beam.DoFn.StateParam(WAITING),
+        until_state=beam.DoFn.StateParam(UNTIL),
+        expire=beam.DoFn.TimerParam(EXPIRE),
     ):
-        _key, (doc_id, payload) = element
-        now = _micros(timestamp)
-        decided: dict[str, tuple[Status, int, int]] = decided_state.read() or {}
-        pending: dict[str, list[tuple[str, float]]] = pending_state.read() or {}
-        if doc_id == SEEDED:
-            status, seen_us = payload
-            decided.setdefault(status.doc_id, (status, -1, seen_us))
-            decided_state.write(decided)
-            return
-        neighbours = {other: similarity for other, similarity, _seeded in payload}
-        for other, _similarity, seeded in payload:
-            if seeded is not None:  # the band knew the seeded row before the ledger did
-                decided.setdefault(other, (seeded, -1, now))
-        for other, similarity in pending.pop(doc_id, []):
-            neighbours[other] = max(similarity, neighbours.get(other, 0.0))
-        choices = []
-        for other, similarity in neighbours.items():
-            known = decided.get(other)
-            if known is None:
-                pending.setdefault(other, []).append((doc_id, similarity))
-            elif known[0].is_canonical:
-                # Most similar first; ties: the earlier event time, then the smaller id.
-                choices.append((-similarity, known[2], other, known[0], known[1]))
-        if choices:
-            negative, _seen, other, canonical, order = min(choices)
-            status = Status(doc_id, False, canonical.cluster_id, other, -negative)
-            if order < 0:
-                counter(STAGE, "joined_earlier_run")
+        _doc_id, part = element
+        seen = _micros(timestamp)
+        if isinstance(part, Fingerprint):
+            if part.fixed is not None:  # a seeded row: its own time, not the read's
+                seen = seeded_at(part)
+            own_state.write(part)
+            for request in waiting.read():
+                yield self._answer(part, request)
+            waiting.clear()
         else:
-            status = Status(doc_id, True, doc_id)
-        decided[doc_id] = (status, 0, now)
-        horizon = now - self.ttl_micros
-        if any(seen < horizon for _s, _o, seen in decided.values()):
-            decided = {k: v for k, v in decided.items() if v[2] >= horizon}
-        decided_state.write(decided)
-        pending_state.write({k: v for k, v in pending.items() if k not in decided})
-        yield doc_id, status
+            own = own_state.read()
+            if own is None:  # the request overtook the article's own fingerprint
+                waiting.add(part)
+            else:
+                yield self._answer(own, part)
+        until = max(seen + self.ttl_us, until_state.read() or 0)
+        until_state.write(until)
+        expire.set(Timestamp(micros=until))
+
+    def _answer(self, own: Fingerprint, request: CompareRequest):
+        later = request.later
+        edge = verified_edge(own, later, own.content_hash == later.content_hash, self.rule)
+        seeded = None
+        if own.fixed is not None and edge is not None:
+            seeded = Seeded(own.member(), seeded_at(own))
+        return LEDGER_KEY, Answer(later.doc_id, own.doc_id, edge, seeded)
+
+    @on_timer(EXPIRE)
+    def on_expire(
+        self,
+        own_state=beam.DoFn.StateParam(OWN),
+        waiting=beam.DoFn.StateParam(WAITING),
+        until_state=beam.DoFn.StateParam(UNTIL),
+    ):
+        for request in waiting.read():  # never came (not expected): answer, not hang
+            yield LEDGER_KEY, Answer(request.later.doc_id, "", None)
+        waiting.clear()
+        own_state.clear()
+        until_state.clear()
+
+
+@dataclasses.dataclass
+class Book:
+    """The ledger's memory: written decisions (for the TTL) and articles still waiting."""
+
+    written: dict[str, tuple[Member, int]] = dataclasses.field(default_factory=dict)
+    clusters: dict[str, set[str]] = dataclasses.field(default_factory=dict)
+    waiting: dict[str, Arrival] = dataclasses.field(default_factory=dict)
+    answers: dict[str, list[Answer]] = dataclasses.field(default_factory=dict)
+
+    def write(self, member: Member, event_us: int) -> None:
+        self.written[member.doc_id] = (member, event_us)
+        self.clusters.setdefault(member.fixed.cluster_id, set()).add(member.doc_id)
+
+    def forget_before(self, horizon_us: int) -> None:
+        for doc_id in [d for d, (_m, seen) in self.written.items() if seen < horizon_us]:
+            member, _seen = self.written.pop(doc_id)
+            cluster = self.clusters.get(member.fixed.cluster_id)
+            if cluster is not None:
+                cluster.discard(doc_id)
+                if not cluster:
+                    del self.clusters[member.fixed.cluster_id]
+
+
+def settle_and_decide(book: Book, now_us: int, settle_us: int, rule) -> list[Status]:
+    """Decide every cluster that holds an article due at ``now_us`` (see module doc)."""
+    ready = {
+        doc_id: arrival
+        for doc_id, arrival in book.waiting.items()
+        if len(book.answers.get(doc_id, ())) >= arrival.answers
+    }
+    # An article compared with one still waiting for its own answers waits with it.
+    while True:
+        blocked = [
+            doc_id
+            for doc_id in ready
+            for answer in book.answers.get(doc_id, ())
+            if answer.edge is not None
+            and answer.earlier in book.waiting
+            and answer.earlier not in ready
+        ]
+        if not blocked:
+            break
+        for doc_id in blocked:
+            ready.pop(doc_id, None)
+    if not any(a.event_us + settle_us <= now_us for a in ready.values()):
+        return []
+    edges = [
+        answer.edge
+        for doc_id in ready
+        for answer in book.answers.get(doc_id, ())
+        if answer.edge is not None and (answer.earlier in ready or answer.earlier in book.written)
+    ]
+    touched = {book.written[e.a][0].fixed.cluster_id for e in edges if e.a in book.written}
+    members = [Member(a.doc_id, a.rank, None, a.compared) for a in ready.values()]
+    members += [book.written[d][0] for c in touched for d in book.clusters.get(c, ())]
+    decided = decide(members, edges, rule)
+    due_clusters = {
+        decided[d].cluster_id for d, a in ready.items() if a.event_us + settle_us <= now_us
+    }
+    out = []
+    for doc_id, status in decided.items():
+        if status.cluster_id not in due_clusters:
+            continue
+        arrival = book.waiting.pop(doc_id)
+        book.answers.pop(doc_id, None)
+        book.write(Member(doc_id, arrival.rank, status, arrival.compared), arrival.event_us)
+        out.append(status)
+    return out
+
+
+class LedgerFn(beam.DoFn):
+    """(LEDGER_KEY, Arrival | Answer | Seeded) → (id, Status), in settled groups.
+
+    Messages go to a bag (cheap). The book is read, settled and written when event
+    time passes the earliest due article: on the first message stamped at or after it
+    (decisions then carry that message's timestamp), or on the timer when no message
+    comes (Dataflow holds the watermark for the timer; the local direct runner does
+    not, so there a timer's decisions can reach windows downstream late).
+    """
+
+    INBOX = BagStateSpec("inbox", PickleCoder())
+    BOOK = ReadModifyWriteStateSpec("book", PickleCoder())
+    NEXT = ReadModifyWriteStateSpec("next", PickleCoder())
+    SETTLE = TimerSpec("settle", TimeDomain.WATERMARK)
+
+    def __init__(self, config: NearDupConfig, ttl_seconds: float, settle_seconds: float) -> None:
+        self.rule = config.rule()
+        self.ttl_us = int(ttl_seconds * 1_000_000)
+        self.settle_us = int(settle_seconds * 1_000_000)
+
+    def process(
+        self,
+        element,
+        timestamp=beam.DoFn.TimestampParam,
+        inbox=beam.DoFn.StateParam(INBOX),
+        book_state=beam.DoFn.StateParam(BOOK),
+        next_state=beam.DoFn.StateParam(NEXT),
+        settle=beam.DoFn.TimerParam(SETTLE),
+    ):
+        _key, message = element
+        now = _micros(timestamp)
+        if isinstance(message, Arrival):  # stamped here: the ledger's clock is event time
+            message = dataclasses.replace(message, event_us=now)
+        inbox.add(message)
+        scheduled = next_state.read()
+        if isinstance(message, Arrival) and (scheduled is None or now + self.settle_us < scheduled):
+            scheduled = now + self.settle_us
+            next_state.write(scheduled)
+            settle.set(Timestamp(micros=scheduled))
+        if now >= scheduled if scheduled is not None else False:
+            yield from self._settle(now, inbox, book_state, next_state, settle)
+
+    @on_timer(SETTLE)
+    def on_settle(
+        self,
+        fired=beam.DoFn.TimestampParam,
+        inbox=beam.DoFn.StateParam(INBOX),
+        book_state=beam.DoFn.StateParam(BOOK),
+        next_state=beam.DoFn.StateParam(NEXT),
+        settle=beam.DoFn.TimerParam(SETTLE),
+    ):
+        yield from self._settle(_micros(fired), inbox, book_state, next_state, settle)
+
+    def _settle(self, now, inbox, book_state, next_state, settle):
+        book = book_state.read() or Book()
+        for message in inbox.read():
+            if isinstance(message, Arrival):
+                book.waiting[message.doc_id] = message
+            elif isinstance(message, Answer):
+                book.answers.setdefault(message.later, []).append(message)
+                if message.seeded is not None and message.earlier not in book.written:
+                    book.write(message.seeded.member, message.seeded.event_us)
+            else:
+                book.write(message.member, message.event_us)
+        inbox.clear()
+        for status in settle_and_decide(book, now, self.settle_us, self.rule):
+            cluster = book.clusters.get(status.cluster_id, ())
+            if not status.is_canonical and any(
+                book.written[d][0].rank[0] == TIER_STORED for d in cluster
+            ):
+                counter(STAGE, "joined_earlier_run")
+            yield status.doc_id, status
+        book.forget_before(now - self.ttl_us)
+        book_state.write(book)
+        following = [a.event_us + self.settle_us for a in book.waiting.values()]
+        if following:
+            # An article already due but still missing answers keeps ``next`` in the
+            # past: each message that comes is then a chance to settle it.
+            next_state.write(min(following))
+            settle.set(Timestamp(micros=max(min(following), now + 1)))
+        else:
+            next_state.clear()
 
 
 class ApplyFn(beam.DoFn):
@@ -282,45 +459,56 @@ class ApplyFn(beam.DoFn):
             yield applied
 
 
-class StreamClusterDuplicates(beam.PTransform):
-    """Articles (global window) → articles with cluster fields; ``seeds``: ``StoredText``."""
+def _typed(label: str, pcoll):
+    return pcoll | label >> beam.Map(lambda kv: kv).with_output_types(Tuple[str, Any])
 
-    def __init__(self, config: NearDupConfig, ttl_seconds: float, seeds=None) -> None:
+
+class StreamClusterDuplicates(beam.PTransform):
+    """Articles (global window) → articles with cluster fields; ``seeds``: ``StoredText``.
+
+    ``settle_seconds`` of event time pass between an article's arrival and its
+    decision, so copies arriving within it are decided together as batch would.
+    """
+
+    def __init__(
+        self, config: NearDupConfig, ttl_seconds: float, seeds=None, settle_seconds: float = 0.0
+    ) -> None:
         super().__init__()
         self.config = config
         self.ttl = ttl_seconds
         self.seeds = seeds
+        self.settle = settle_seconds
 
     def expand(self, articles):
         config = self.config
         parts = articles | "Fingerprint" >> beam.ParDo(_Fingerprint(config)).with_outputs(
-            _BANDS, _DIRECT, main="articles"
+            _BANDS, _OWN, _LEDGER, main="articles"
         )
-        bands, direct = [parts[_BANDS]], [parts[_DIRECT]]
+        bands, own, ledger = [parts[_BANDS]], [parts[_OWN]], [parts[_LEDGER]]
         if self.seeds is not None:
             seeded = self.seeds | "SeedMessages" >> beam.FlatMap(
                 seed_messages, config
-            ).with_outputs(_BANDS, _DIRECT)
+            ).with_outputs(_BANDS, _OWN, _LEDGER)
             bands.append(seeded[_BANDS])
-            direct.append(seeded[_DIRECT])
-        reports = (
-            tuple(bands)
-            | "AllBandMessages" >> beam.Flatten()
-            | "TypedBands" >> beam.Map(lambda kv: kv).with_output_types(Tuple[str, Any])
-            | "BandIndex"
-            >> beam.ParDo(BandIndexFn(config.threshold, self.ttl, config.max_bucket_pairs))
-            | "TypedReports" >> beam.Map(lambda kv: kv).with_output_types(Tuple[str, Any])
-            | "Gather" >> beam.ParDo(GatherFn())
+            own.append(seeded[_OWN])
+            ledger.append(seeded[_LEDGER])
+        reports = _typed(
+            "TypedReports",
+            _typed("TypedBands", tuple(bands) | "AllBandMessages" >> beam.Flatten())
+            | "BandIndex" >> beam.ParDo(BandIndexFn(self.ttl, config.max_bucket_pairs)),
         )
-        decisions = (
-            (reports, *direct)
-            | "ToLedger" >> beam.Flatten()
-            | "TypedLedger" >> beam.Map(lambda kv: kv).with_output_types(Tuple[str, Any])
-            | "Ledger" >> beam.ParDo(LedgerFn(self.ttl))
-        )
-        return (
-            (parts.articles, decisions)
-            | "ArticlesAndDecisions" >> beam.Flatten()
-            | "TypedApply" >> beam.Map(lambda kv: kv).with_output_types(Tuple[str, Any])
-            | "Apply" >> beam.ParDo(ApplyFn(config.drop_duplicates))
-        )
+        new_own = parts[_OWN]
+        gathered = _typed(
+            "TypedGather", (new_own, reports) | "OwnAndReports" >> beam.Flatten()
+        ) | "Gather" >> beam.ParDo(GatherFn()).with_outputs(_LEDGER, main="requests")
+        answers = _typed(
+            "TypedVerify",
+            (*own, gathered.requests) | "FingerprintsAndRequests" >> beam.Flatten(),
+        ) | "Verify" >> beam.ParDo(VerifyFn(config, self.ttl))
+        decisions = _typed(
+            "TypedLedger",
+            (*ledger, gathered[_LEDGER], answers) | "ToLedger" >> beam.Flatten(),
+        ) | "Ledger" >> beam.ParDo(LedgerFn(config, self.ttl, self.settle))
+        return _typed(
+            "TypedApply", (parts.articles, decisions) | "ArticlesAndDecisions" >> beam.Flatten()
+        ) | "Apply" >> beam.ParDo(ApplyFn(config.drop_duplicates))

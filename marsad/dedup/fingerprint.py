@@ -69,12 +69,11 @@ def _token_hashes(tokens: list[str]) -> np.ndarray:
     cache = _TOKEN_CACHE
     if len(cache) > _TOKEN_CACHE_SIZE:
         cache.clear()
-    hashes = []
-    for token in tokens:
-        value = cache.get(token)
+    hashes = list(map(cache.get, tokens))  # a C loop; misses are rare once warm
+    for index, value in enumerate(hashes):
         if value is None:
-            value = cache[token] = _u64(token.encode("utf-8"))
-        hashes.append(value)
+            token = tokens[index]
+            hashes[index] = cache[token] = _u64(token.encode("utf-8"))
     return np.array(hashes, dtype=np.uint64)
 
 
@@ -197,13 +196,15 @@ def unpack_rank(packed: bytes) -> Rank:
     return (packed[0], int.from_bytes(packed[1:9], "big"), -tokens, packed[13:].decode("utf-8"))
 
 
-def pack_bucket_entry(key: bytes, rank: Rank) -> bytes:
-    return bytes([len(key)]) + key + pack_rank(rank)
+def pack_bucket_entry(key: bytes, packed_rank: bytes) -> bytes:
+    """One bucket membership: the key (length-prefixed) and the member's packed rank."""
+    return bytes([len(key)]) + key + packed_rank
 
 
-def unpack_bucket_entry(entry: bytes) -> tuple[bytes, Rank]:
+def split_bucket_entry(entry: bytes) -> tuple[bytes, bytes]:
+    """(key, packed rank) of a bucket entry."""
     length = entry[0]
-    return entry[1 : 1 + length], unpack_rank(entry[1 + length :])
+    return entry[1 : 1 + length], entry[1 + length :]
 
 
 # --- a pair ---------------------------------------------------------------------------
