@@ -253,20 +253,28 @@ class Supplement:
 
 
 def syndicate_corpus(
-    ant: list[Doc], categories: list[str], stories: int, seed: int, id_prefix: str = "syn"
+    ant: list[Doc],
+    categories: list[str],
+    stories: int,
+    seed: int,
+    id_prefix: str = "syn",
+    half: int | None = None,
 ) -> Supplement:
     """Wire stories carried by several outlets, plus follow-ups and digests (see module doc).
 
     Originals are ANT articles of at least 4 paragraphs and 120 words, drawn with
-    ``seed``; disjoint seeds give disjoint draws often enough for a dev/test split,
-    and the caller can pass disjoint ``ant`` subsets to make them strictly disjoint.
+    ``seed``; ``half`` (0 or 1) draws them only from even or odd rows, so a dev and a
+    test supplement never share an original.
     """
     rng = random.Random(seed)
     styles = outlet_styles(rng)
     eligible = [
         i
         for i, doc in enumerate(ant)
-        if len(_paragraphs(doc.text)) >= 4 and len(doc.text.split()) >= 120 and doc.published_us
+        if len(_paragraphs(doc.text)) >= 4
+        and len(doc.text.split()) >= 120
+        and doc.published_us
+        and (half is None or i % 2 == half)
     ]
     by_category: dict[str, list[int]] = {}
     for i, doc in enumerate(ant):

@@ -69,10 +69,10 @@ def add_stream_arguments(parser) -> None:
     add(
         "--dedup_settle_minutes",
         type=float,
-        default=30.0,
+        default=60.0,
         help="Minutes of event time an article waits before its duplicate decision, so copies "
-        "arriving close together are decided together as in batch (default 30; see "
-        "docs/streaming.md).",
+        "arriving close together are decided together as in batch (default 60; 0 decides "
+        "on arrival; see docs/streaming.md).",
     )
     add(
         "--seed_from_output",

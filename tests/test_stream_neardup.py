@@ -14,7 +14,8 @@ from apache_beam.testing.util import assert_that, equal_to_per_window
 from apache_beam.transforms import window
 from apache_beam.transforms.window import IntervalWindow, TimestampedValue
 
-from marsad.dedup.neardup import Doc, NearDupConfig, cluster_docs
+from marsad.dedup.neardup import Doc, NearDupConfig, cluster_docs, doc_fingerprints
+from marsad.dedup.streaming import replay
 from marsad.text.boilerplate import clean_article
 from schemas.records import Article
 from transforms.stored_texts import StoredText
@@ -220,4 +221,40 @@ def test_without_settling_a_later_arrival_cannot_take_over_a_written_cluster():
         )
         # Batch would make "cut" canonical; "full" was written hours before it arrived.
         want = [("full", "full", True), ("cut", "full", False)]
+        assert_that(decided, equal_to_per_window({window.GlobalWindow(): want}))
+
+
+def test_the_replay_gives_the_transforms_decisions_even_where_they_differ_from_batch():
+    docs = _wire_story()
+    order = docs[:]
+    random.Random(9).shuffle(order)
+    config = NearDupConfig()
+    found = {doc.doc_id: 300 * n + 1 for n, doc in enumerate(order)}  # seconds
+    stream = BeamTestStream().advance_watermark_to(0)
+    for doc in order:
+        published = datetime.fromtimestamp(doc.published_us / 1e6, UTC)
+        stream = stream.add_elements(
+            [TimestampedValue(_article(doc.doc_id, doc.text, published), found[doc.doc_id])]
+        ).advance_watermark_to(found[doc.doc_id] + 1)
+    stream = _settled(stream, 300 * len(order))
+    fps = {fp.doc_id: fp for fp in doc_fingerprints(docs, config)}
+    replayed = replay(
+        [(found[d.doc_id] * 1_000_000, fps[d.doc_id]) for d in order],
+        config,
+        ttl_us=DAY * 1_000_000,
+        settle_us=600 * 1_000_000,
+    )
+    batch = cluster_docs(docs, config)
+    assert {k: s.cluster_id for k, s in replayed.items()} != {
+        k: s.cluster_id for k, s in batch.items()
+    }, "ten minutes are too short here: some copy arrives after its cluster is written"
+    with beam.Pipeline(options=streaming_options()) as p:
+        decided = (
+            p
+            | stream
+            | beam.WindowInto(window.GlobalWindows())
+            | StreamClusterDuplicates(config, ttl_seconds=DAY, settle_seconds=600)
+            | beam.Map(lambda a: (a.article_id, a.cluster_id, a.is_canonical))
+        )
+        want = [(s.doc_id, s.cluster_id, s.is_canonical) for s in replayed.values()]
         assert_that(decided, equal_to_per_window({window.GlobalWindow(): want}))

@@ -49,9 +49,18 @@ from apache_beam.transforms.userstate import (
 from apache_beam.typehints import Any, Tuple
 from apache_beam.utils.timestamp import Timestamp
 
-from marsad.dedup.clusters import Edge, Member, Status, decide
-from marsad.dedup.fingerprint import TIER_STORED, UNKNOWN_TIME, Rank
-from marsad.dedup.neardup import Fingerprint, NearDupConfig, bucket_keys, verified_edge
+from marsad.dedup.clusters import Status
+from marsad.dedup.neardup import Fingerprint, NearDupConfig, bucket_keys
+from marsad.dedup.streaming import (
+    Answer,
+    Arrival,
+    Book,
+    Seeded,
+    answer,
+    band_candidates,
+    seeded_at,
+    settle_and_decide,
+)
 from schemas.records import Article
 from transforms.common import counter
 from transforms.dedup_near import (
@@ -87,37 +96,6 @@ class CompareRequest:
     later: Fingerprint
 
 
-@dataclasses.dataclass(frozen=True)
-class Arrival:
-    """An article known to the ledger: waits for ``answers`` verified pairs."""
-
-    doc_id: str
-    rank: Rank
-    event_us: int
-    answers: int
-    compared: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class Seeded:
-    """A row an earlier run wrote, with the decision it was written with."""
-
-    member: Member
-    event_us: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Answer:
-    """A candidate's reply: the verified pair, or None (not compatible, or expired).
-    A candidate seeded from an earlier run says so: the ledger may not have seen its
-    own ``Seeded`` message yet (seeds and articles race)."""
-
-    later: str
-    earlier: str
-    edge: Edge | None
-    seeded: Seeded | None = None
-
-
 def _micros(ts: Timestamp) -> int:
     return int(ts.micros)
 
@@ -146,19 +124,13 @@ class _Fingerprint(beam.DoFn):
             yield pvalue.TaggedOutput(_BANDS, (key.hex(), BandMessage(fp.doc_id, now, len(keys))))
 
 
-def seeded_at(fp: Fingerprint) -> int:
-    """Event time of a seeded row: its publication, else when the stream started."""
-    published = fp.rank[1]
-    return published if published != UNKNOWN_TIME else _STARTED_US
-
-
 _STARTED_US = int(time.time() * 1_000_000)
 
 
 def seed_messages(row: StoredText, config: NearDupConfig):
     """Band messages, fingerprint and ledger entry of a row an earlier run wrote."""
     fp = stored_fingerprint(row, config, row.published_at_us or None)
-    seen_us = seeded_at(fp)
+    seen_us = seeded_at(fp, _STARTED_US)
     for key in bucket_keys(fp, config):
         yield pvalue.TaggedOutput(_BANDS, (key.hex(), BandMessage(fp.doc_id, seen_us, 0)))
     yield pvalue.TaggedOutput(_OWN, (fp.doc_id, fp))
@@ -182,14 +154,11 @@ class BandIndexFn(beam.DoFn):
         expire=beam.DoFn.TimerParam(EXPIRE),
     ):
         _key, message = element
-        horizon = message.event_us - self.ttl_us
-        # (id, event µs), newest last; pruned by event time so state stays bounded by
-        # the TTL even when the band is busy and the timer keeps moving.
-        members = [m for m in (members_state.read() or []) if m[1] >= horizon]
+        earlier, members = band_candidates(
+            members_state.read() or [], message.doc_id, message.event_us, self.ttl_us, self.cap
+        )
         if message.expected:  # a new article, not a seeded row
-            earlier = tuple(m[0] for m in members[-self.cap :] if m[0] != message.doc_id)
             yield message.doc_id, BandReport(earlier, message.expected)
-        members.append((message.doc_id, message.event_us))
         members_state.write(members)
         expire.set(Timestamp(micros=max(m[1] for m in members) + self.ttl_us))
 
@@ -246,7 +215,7 @@ class VerifyFn(beam.DoFn):
         seen = _micros(timestamp)
         if isinstance(part, Fingerprint):
             if part.fixed is not None:  # a seeded row: its own time, not the read's
-                seen = seeded_at(part)
+                seen = seeded_at(part, _STARTED_US)
             own_state.write(part)
             for request in waiting.read():
                 yield self._answer(part, request)
@@ -262,12 +231,7 @@ class VerifyFn(beam.DoFn):
         expire.set(Timestamp(micros=until))
 
     def _answer(self, own: Fingerprint, request: CompareRequest):
-        later = request.later
-        edge = verified_edge(own, later, own.content_hash == later.content_hash, self.rule)
-        seeded = None
-        if own.fixed is not None and edge is not None:
-            seeded = Seeded(own.member(), seeded_at(own))
-        return LEDGER_KEY, Answer(later.doc_id, own.doc_id, edge, seeded)
+        return LEDGER_KEY, answer(own, request.later, self.rule, _STARTED_US)
 
     @on_timer(EXPIRE)
     def on_expire(
@@ -281,76 +245,6 @@ class VerifyFn(beam.DoFn):
         waiting.clear()
         own_state.clear()
         until_state.clear()
-
-
-@dataclasses.dataclass
-class Book:
-    """The ledger's memory: written decisions (for the TTL) and articles still waiting."""
-
-    written: dict[str, tuple[Member, int]] = dataclasses.field(default_factory=dict)
-    clusters: dict[str, set[str]] = dataclasses.field(default_factory=dict)
-    waiting: dict[str, Arrival] = dataclasses.field(default_factory=dict)
-    answers: dict[str, list[Answer]] = dataclasses.field(default_factory=dict)
-
-    def write(self, member: Member, event_us: int) -> None:
-        self.written[member.doc_id] = (member, event_us)
-        self.clusters.setdefault(member.fixed.cluster_id, set()).add(member.doc_id)
-
-    def forget_before(self, horizon_us: int) -> None:
-        for doc_id in [d for d, (_m, seen) in self.written.items() if seen < horizon_us]:
-            member, _seen = self.written.pop(doc_id)
-            cluster = self.clusters.get(member.fixed.cluster_id)
-            if cluster is not None:
-                cluster.discard(doc_id)
-                if not cluster:
-                    del self.clusters[member.fixed.cluster_id]
-
-
-def settle_and_decide(book: Book, now_us: int, settle_us: int, rule) -> list[Status]:
-    """Decide every cluster that holds an article due at ``now_us`` (see module doc)."""
-    ready = {
-        doc_id: arrival
-        for doc_id, arrival in book.waiting.items()
-        if len(book.answers.get(doc_id, ())) >= arrival.answers
-    }
-    # An article compared with one still waiting for its own answers waits with it.
-    while True:
-        blocked = [
-            doc_id
-            for doc_id in ready
-            for answer in book.answers.get(doc_id, ())
-            if answer.edge is not None
-            and answer.earlier in book.waiting
-            and answer.earlier not in ready
-        ]
-        if not blocked:
-            break
-        for doc_id in blocked:
-            ready.pop(doc_id, None)
-    if not any(a.event_us + settle_us <= now_us for a in ready.values()):
-        return []
-    edges = [
-        answer.edge
-        for doc_id in ready
-        for answer in book.answers.get(doc_id, ())
-        if answer.edge is not None and (answer.earlier in ready or answer.earlier in book.written)
-    ]
-    touched = {book.written[e.a][0].fixed.cluster_id for e in edges if e.a in book.written}
-    members = [Member(a.doc_id, a.rank, None, a.compared) for a in ready.values()]
-    members += [book.written[d][0] for c in touched for d in book.clusters.get(c, ())]
-    decided = decide(members, edges, rule)
-    due_clusters = {
-        decided[d].cluster_id for d, a in ready.items() if a.event_us + settle_us <= now_us
-    }
-    out = []
-    for doc_id, status in decided.items():
-        if status.cluster_id not in due_clusters:
-            continue
-        arrival = book.waiting.pop(doc_id)
-        book.answers.pop(doc_id, None)
-        book.write(Member(doc_id, arrival.rank, status, arrival.compared), arrival.event_us)
-        out.append(status)
-    return out
 
 
 class LedgerFn(beam.DoFn):
@@ -392,7 +286,7 @@ class LedgerFn(beam.DoFn):
             scheduled = now + self.settle_us
             next_state.write(scheduled)
             settle.set(Timestamp(micros=scheduled))
-        if now >= scheduled if scheduled is not None else False:
+        if scheduled is not None and now >= scheduled:
             yield from self._settle(now, inbox, book_state, next_state, settle)
 
     @on_timer(SETTLE)
@@ -409,32 +303,22 @@ class LedgerFn(beam.DoFn):
     def _settle(self, now, inbox, book_state, next_state, settle):
         book = book_state.read() or Book()
         for message in inbox.read():
-            if isinstance(message, Arrival):
-                book.waiting[message.doc_id] = message
-            elif isinstance(message, Answer):
-                book.answers.setdefault(message.later, []).append(message)
-                if message.seeded is not None and message.earlier not in book.written:
-                    book.write(message.seeded.member, message.seeded.event_us)
-            else:
-                book.write(message.member, message.event_us)
+            book.receive(message)
         inbox.clear()
         for status in settle_and_decide(book, now, self.settle_us, self.rule):
-            cluster = book.clusters.get(status.cluster_id, ())
-            if not status.is_canonical and any(
-                book.written[d][0].rank[0] == TIER_STORED for d in cluster
-            ):
+            if book.joins_earlier_run(status):
                 counter(STAGE, "joined_earlier_run")
             yield status.doc_id, status
         book.forget_before(now - self.ttl_us)
         book_state.write(book)
-        following = [a.event_us + self.settle_us for a in book.waiting.values()]
-        if following:
+        following = book.next_due(self.settle_us)
+        if following is None:
+            next_state.clear()
+        else:
             # An article already due but still missing answers keeps ``next`` in the
             # past: each message that comes is then a chance to settle it.
-            next_state.write(min(following))
-            settle.set(Timestamp(micros=max(min(following), now + 1)))
-        else:
-            next_state.clear()
+            next_state.write(following)
+            settle.set(Timestamp(micros=max(following, now + 1)))
 
 
 class ApplyFn(beam.DoFn):
