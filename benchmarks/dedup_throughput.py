@@ -5,8 +5,8 @@
 
 The corpus is the ANT corpus (``../shared/eval/arabic_text``, 31,525 articles) plus
 wire copies of its articles made by ``dedup_corpus.syndicate_corpus`` (14 outlets'
-editing habits), so duplicates are as dense at every size; each size is a seeded
-sample of it written to a temporary Parquet file. Each size runs in a fresh process
+editing habits); each size is the first N of that mixture by publication time (so
+duplicates are as dense at every size), written to a temporary Parquet file. Each size runs in a fresh process
 the way a user runs it: read the table, ``dedup_table`` (the Beam transform on the
 local FnApiRunner unless ``--runner`` says otherwise), write the result. Reported per
 size: wall time, articles per second, the process's peak resident memory, the largest
@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import resource
 import subprocess
 import sys
@@ -43,17 +42,21 @@ import pyarrow.parquet as pq  # noqa: E402
 from marsad.dedup.neardup import NearDupConfig  # noqa: E402
 
 DEFAULT_SIZES = (10_000, 30_000, 100_000)
-COPIES_PER_STORY = 4.2  # mean documents per story syndicate_corpus makes (measured)
+COPIES_PER_STORY = 3.5  # fewer than the ~3.7 syndicate_corpus makes a story: enough copies
 
 
-def build_corpus(eval_dir: Path, size: int, seed: int = 5) -> pa.Table:
-    """A seeded sample of ``size`` documents of ANT plus enough wire copies."""
+def build_corpus(eval_dir: Path, size: int, seed: int = 5, full: int = 100_000) -> pa.Table:
+    """The first ``size`` documents, by publication time, of one mixture of ANT and wire
+    copies of its articles (``full`` documents)."""
     ant, categories = dedup_corpus.load_ant(eval_dir)
     docs = list(ant)
-    if size > len(docs):
-        stories = int((size - len(docs)) / COPIES_PER_STORY * 1.1) + 1
+    full = max(full, size)
+    if full > len(docs):
+        stories = int((full - len(docs)) / COPIES_PER_STORY * 1.1) + 1
         docs += dedup_corpus.syndicate_corpus(ant, categories, stories, seed=seed).docs
-    chosen = random.Random(seed).sample(docs, min(size, len(docs)))
+    # A slice of time, not a random sample: a copy is published hours after its
+    # original, so a slice keeps each story whole and duplicates as dense at every size.
+    chosen = sorted(docs, key=lambda d: (d.published_us or 0, d.doc_id))[:size]
     return pa.table(
         {
             "id": [d.doc_id for d in chosen],
@@ -68,22 +71,21 @@ def build_corpus(eval_dir: Path, size: int, seed: int = 5) -> pa.Table:
 
 def run_one(corpus: str, beam_args: list[str]) -> dict:
     """In this (fresh) process: read, cluster and write ``corpus`` as `marsad dedup` does."""
-    from pipeline.dedup_cmd import dedup_table
-    from pipeline.tables import read_table, write_table
+    from pipeline.dedup_cmd import dedup_input
+    from pipeline.tables import write_table
 
     started = time.perf_counter()
-    table = read_table(corpus)
     metrics: dict = {}
-    result = dedup_table(table, NearDupConfig(), False, beam_args, metrics)
+    result = dedup_input(corpus, NearDupConfig(), False, beam_args, metrics)
     with tempfile.TemporaryDirectory(prefix="marsad-bench-out-") as scratch:
         write_table(result, os.path.join(scratch, "out.parquet"))
     wall = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
-        "articles": table.num_rows,
+        "articles": result.num_rows,
         "wall_s": round(wall, 1),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
-        "articles_per_s": round(table.num_rows / wall, 1),
+        "articles_per_s": round(result.num_rows / wall, 1),
         "peak_rss_mb": round(usage.ru_maxrss / 1024),
         "largest_bucket": metrics.get("dedup_near.bucket_size", {}).get("max", 1),
         "largest_component": metrics.get("dedup_near.component_size", {}).get("max", 1),

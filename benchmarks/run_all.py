@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "sitemaps": ["sitemap_compare.py"],
     "dedup": ["dedup_eval.py"],
     "dedup-throughput": ["dedup_throughput.py"],
+    "dedup-stream": ["dedup_stream.py"],
     "stream-state": ["stream_state_bench.py"],
     "fetch": ["fetch_bench.py"],
     "hostile": ["hostile_bounds.py"],

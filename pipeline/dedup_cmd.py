@@ -224,22 +224,18 @@ def _metrics(result) -> dict:
     return figures
 
 
-def dedup_table(
-    table: pa.Table,
-    config: NearDupConfig,
-    clean_text: bool,
-    beam_args: list[str] | None = None,
-    metrics: dict | None = None,
+def stage_input(table: pa.Table, path: str) -> None:
+    """The columns clustering reads, as the Parquet file the pipeline reads."""
+    wanted = [name for name in INPUT_COLUMNS if name in table.column_names]
+    columns = table.select(wanted)
+    columns = columns.set_column(0, "id", pc.cast(columns.column("id"), pa.string()))
+    pq.write_table(columns, path)
+
+
+def with_decisions(
+    table: pa.Table, decisions: dict[str, dict], config: NearDupConfig, clean_text: bool
 ) -> pa.Table:
     """``table`` with the cluster columns added (duplicates removed if configured)."""
-    with tempfile.TemporaryDirectory(prefix="marsad-dedup-in-") as scratch:
-        staged = os.path.join(scratch, "articles.parquet")
-        wanted = [name for name in INPUT_COLUMNS if name in table.column_names]
-        columns = table.select(wanted)
-        columns = columns.set_column(0, "id", pc.cast(columns.column("id"), pa.string()))
-        pq.write_table(columns, staged)
-        del columns
-        decisions = cluster_with_beam(staged, config, beam_args, clean_text, metrics)
     ids = [str(value) for value in table.column("id").to_pylist()]
     ordered = [decisions.get(i) or canonical_record(i) for i in ids]
     added = [*CLUSTER_COLUMNS, "duplicate_similarity", "clean_text"]
@@ -262,15 +258,50 @@ def dedup_table(
     return table
 
 
+def dedup_table(
+    table: pa.Table,
+    config: NearDupConfig,
+    clean_text: bool,
+    beam_args: list[str] | None = None,
+    metrics: dict | None = None,
+) -> pa.Table:
+    """``table`` with the cluster columns added (duplicates removed if configured)."""
+    with tempfile.TemporaryDirectory(prefix="marsad-dedup-in-") as scratch:
+        staged = os.path.join(scratch, "articles.parquet")
+        stage_input(table, staged)
+        decisions = cluster_with_beam(staged, config, beam_args, clean_text, metrics)
+    return with_decisions(table, decisions, config, clean_text)
+
+
+def dedup_input(
+    path: str,
+    config: NearDupConfig,
+    clean_text: bool,
+    beam_args: list[str] | None = None,
+    metrics: dict | None = None,
+) -> pa.Table:
+    """The table at ``path`` with the cluster columns; the table is not held in memory
+    while the pipeline runs (it is read again to add the columns)."""
+    with tempfile.TemporaryDirectory(prefix="marsad-dedup-in-") as scratch:
+        staged = os.path.join(scratch, "articles.parquet")
+        stage_input(read_table(path), staged)
+        pa.default_memory_pool().release_unused()
+        decisions = cluster_with_beam(staged, config, beam_args, clean_text, metrics)
+    return with_decisions(read_table(path), decisions, config, clean_text)
+
+
 def run_dedup(args: argparse.Namespace, beam_args: list[str]) -> int:
     config = dedup_config(args)
-    table = read_table(args.input)
-    result = dedup_table(table, config, args.clean_text, beam_args)
-    write_table(result, args.output)
+    keep_all = dataclasses.replace(config, drop_duplicates=False)
+    result = dedup_input(args.input, keep_all, args.clean_text, beam_args)
+    articles = result.num_rows
     clusters = len(set(result.column("cluster_id").to_pylist()))
-    duplicates = table.num_rows - clusters  # one canonical row per cluster, kept either way
+    if config.drop_duplicates:
+        result = result.filter(pc.invert(result.column("is_duplicate")))
+    write_table(result, args.output)
+    duplicates = articles - clusters  # one canonical row per cluster, kept either way
     print(
-        f"{table.num_rows} articles → {clusters} clusters, {duplicates} flagged duplicates "
+        f"{articles} articles → {clusters} clusters, {duplicates} flagged duplicates "
         f"{'kept' if not config.drop_duplicates else 'dropped'} (threshold {config.threshold}); "
         f"wrote {result.num_rows} rows to {args.output}"
     )

@@ -108,3 +108,8 @@ def test_marsad_articles_folder_is_an_input(tmp_path, rows):
     tagged = tmp_path / "tagged.jsonl"
     assert main(["tag", "--input", str(tmp_path / "articles"), "--output", str(tagged)]) == 0
     assert len(tagged.read_text(encoding="utf-8").splitlines()) == 4
+
+
+def test_eval_dedup_skips_cleanly_without_the_evaluation_data(tmp_path, capsys):
+    assert main(["eval", "dedup", "--eval-dir", str(tmp_path)]) == 0
+    assert "skipped: evaluation data not found" in capsys.readouterr().out

@@ -46,6 +46,8 @@ from marsad.dedup.neardup import (
     clean_for_matching,
     fingerprint,
     is_exact_key,
+    pack_fingerprint,
+    unpack_fingerprint,
     verified_edge,
 )
 from marsad.text.boilerplate import Cleaned, edge_lines
@@ -55,6 +57,7 @@ from transforms.stored_texts import StoredText
 
 STAGE = "dedup_near"
 _FINGERPRINTS = "fingerprints"
+_MEMBERS = "members"
 _KEYS = "keys"
 
 
@@ -117,7 +120,11 @@ def apply_decision(article: Article, status: Status, drop_duplicates: bool):
     )
 
 
-def _with_keys(fp: Fingerprint, config: NearDupConfig):
+def _outputs(fp: Fingerprint, config: NearDupConfig):
+    """The fingerprint as the shuffles carry it: packed (for verification), as a small
+    ``Member`` (for components), and one compact entry per bucket key."""
+    yield pvalue.TaggedOutput(_FINGERPRINTS, (fp.doc_id, pack_fingerprint(fp)))
+    yield pvalue.TaggedOutput(_MEMBERS, (fp.doc_id, fp.member()))
     rank = pack_rank(fp.rank)
     for key in bucket_keys(fp, config):
         yield pvalue.TaggedOutput(_KEYS, (shard_of(key), pack_bucket_entry(key, rank)))
@@ -139,8 +146,7 @@ class _CleanAndFingerprint(beam.DoFn):
         if cleaned.boilerplate_removed:
             counter(STAGE, "cleaned.boilerplate")
         yield article
-        yield pvalue.TaggedOutput(_FINGERPRINTS, fp)
-        yield from _with_keys(fp, self.config)
+        yield from _outputs(fp, self.config)
 
 
 class _FingerprintStored(beam.DoFn):
@@ -148,9 +154,39 @@ class _FingerprintStored(beam.DoFn):
         self.config = config
 
     def process(self, row: StoredText):
-        fp = stored_fingerprint(row, self.config, row.published_at_us or None)
-        yield fp
-        yield from _with_keys(fp, self.config)
+        yield from _outputs(
+            stored_fingerprint(row, self.config, row.published_at_us or None), self.config
+        )
+
+
+class _ConcatEntries(beam.CombineFn):
+    """Bucket entries of a shard as one length-prefixed blob: combined before the
+    shuffle, millions of tiny records become a few thousand compact ones."""
+
+    def create_accumulator(self):
+        return bytearray()
+
+    def add_input(self, blob, entry):
+        blob += len(entry).to_bytes(2, "big")
+        blob += entry
+        return blob
+
+    def merge_accumulators(self, blobs):
+        merged = bytearray()
+        for blob in blobs:
+            merged += blob
+        return merged
+
+    def extract_output(self, blob):
+        return bytes(blob)
+
+
+def _entries(blob: bytes):
+    position = 0
+    while position < len(blob):
+        length = int.from_bytes(blob[position : position + 2], "big")
+        yield blob[position + 2 : position + 2 + length]
+        position += 2 + length
 
 
 class _PairsOfShard(beam.DoFn):
@@ -163,9 +199,9 @@ class _PairsOfShard(beam.DoFn):
         self.sizes = Metrics.distribution(METRICS_NAMESPACE, f"{STAGE}.bucket_size")
 
     def process(self, element):
-        _shard, entries = element
+        _shard, blob = element
         buckets: dict[bytes, list] = defaultdict(list)
-        for entry in entries:
+        for entry in _entries(blob):
             key, rank = split_bucket_entry(entry)
             buckets[key].append(rank)
         for key, packed in buckets.items():
@@ -178,35 +214,64 @@ class _PairsOfShard(beam.DoFn):
                 yield pair, exact
 
 
+def _first_ranked(packed: list[bytes]) -> bytes:
+    """The one fingerprint of an id; should an id come twice, the stored row wins."""
+    if len(packed) == 1:
+        return packed[0]
+    return min(packed, key=lambda p: unpack_fingerprint(p).rank)
+
+
+# The join on the earlier document is a plain GroupByKey of (id, bytes): a record is a
+# fingerprint (``_OWN``) or a later id asking (``_ASKS``), told apart by its first
+# byte; it emits candidates (``_CANDIDATE``). Bytes stay bytes in a shuffle; tagged
+# CoGroupByKey values and dataclasses would cost several times their size in memory.
+_OWN, _ASKS, _CANDIDATE = b"F", b"L", b"C"
+_EXACT, _NEAR = b"\x01", b"\x00"
+
+
+def _own(item):
+    doc_id, packed = item
+    return doc_id, _OWN + packed
+
+
+def _asks(element):
+    (earlier, later), exact = element
+    return earlier, _ASKS + (_EXACT if exact else _NEAR) + later.encode("utf-8")
+
+
 def _candidates(element):
-    """Join on the earlier document: (later id, (earlier fingerprint, exact?))."""
-    _doc_id, grouped = element
-    fps = sorted(grouped["fp"], key=lambda fp: fp.rank)  # a stored row wins an id clash
-    if not fps:
+    """Grouped on the earlier document: (later id, exact flag + earlier's fingerprint)."""
+    _doc_id, records = element
+    own, asking = [], []
+    for record in records:
+        (own if record[:1] == _OWN else asking).append(record)
+    if not own:
         return
-    for later, exact in grouped["later"]:
-        yield later, (fps[0], exact)
+    earlier = _first_ranked([record[1:] for record in own])
+    for record in asking:
+        yield record[2:].decode("utf-8"), _CANDIDATE + record[1:2] + earlier
 
 
 class _Verify(beam.DoFn):
-    """Join on the later (new) document: compare exactly, keep the compatible pairs."""
+    """(later id, candidate) → the verified pair, when compatible. The later (new)
+    documents' fingerprints come as a side input: a shuffle grouping every candidate
+    with its later document would hold all of them at once, twice, on a local runner."""
 
     def __init__(self, config: NearDupConfig) -> None:
         self.rule = config.rule()
 
-    def process(self, element):
-        _doc_id, grouped = element
-        fps = [fp for fp in grouped["fp"] if fp.is_new]
-        if not fps:
+    def process(self, element, later_fps):
+        later_id, record = element
+        packed = later_fps.get(later_id)
+        if packed is None:
             return
-        for earlier, exact in grouped["candidates"]:
-            counter(STAGE, "candidate_pairs")
-            edge = verified_edge(earlier, fps[0], exact, self.rule)
-            if edge is not None:
-                counter(
-                    STAGE, "linked_pairs" if self.rule.linked(edge.similarity) else "grey_pairs"
-                )
-                yield edge
+        counter(STAGE, "candidate_pairs")
+        later = unpack_fingerprint(packed)
+        earlier = unpack_fingerprint(record[2:])
+        edge = verified_edge(earlier, later, record[1:2] == _EXACT, self.rule)
+        if edge is not None:
+            counter(STAGE, "linked_pairs" if self.rule.linked(edge.similarity) else "grey_pairs")
+            yield edge
 
 
 class _UnionFindFn(beam.CombineFn):
@@ -235,9 +300,10 @@ def _links(edge, rule):
         yield edge.a, edge.b
 
 
-def _fixed_links(fp: Fingerprint):
-    if fp.fixed is not None:
-        yield fp.doc_id, fixed_unit(fp.fixed)
+def _fixed_links(item):
+    doc_id, member = item
+    if member.fixed is not None:
+        yield doc_id, fixed_unit(member.fixed)
 
 
 def _in_component(item, roots):
@@ -284,6 +350,10 @@ class _Apply(beam.DoFn):
                 yield applied
 
 
+def _typed(label: str, pcoll):
+    return pcoll | label >> beam.Map(lambda kv: kv).with_output_types(Tuple[str, Any])
+
+
 def _keyed(label: str, pcoll, key):
     return pcoll | label >> beam.Map(lambda x: (key(x), x)).with_output_types(Tuple[str, Any])
 
@@ -327,68 +397,66 @@ class NearDuplicateDecisions(beam.PTransform):
         )
         cleaned = articles | "Clean" >> beam.ParDo(
             _CleanAndFingerprint(config), beam.pvalue.AsDict(outlet_lines)
-        ).with_outputs(_FINGERPRINTS, _KEYS, main="articles")
-        fps, keys = [cleaned[_FINGERPRINTS]], [cleaned[_KEYS]]
+        ).with_outputs(_FINGERPRINTS, _MEMBERS, _KEYS, main="articles")
+        new_fps = cleaned[_FINGERPRINTS]
+        fps, members, keys = [new_fps], [cleaned[_MEMBERS]], [cleaned[_KEYS]]
         if stored is not None:
             old = stored | "FingerprintStored" >> beam.ParDo(
                 _FingerprintStored(config)
-            ).with_outputs(_KEYS, main="fingerprints")
-            fps.append(old.fingerprints)
+            ).with_outputs(_FINGERPRINTS, _MEMBERS, _KEYS)
+            fps.append(old[_FINGERPRINTS])
+            members.append(old[_MEMBERS])
             keys.append(old[_KEYS])
         all_fps = tuple(fps) | "AllFingerprints" >> beam.Flatten()
+        all_members = _typed("TypedMembers", tuple(members) | "AllMembers" >> beam.Flatten())
 
         pairs = (
             tuple(keys)
             | "AllBucketEntries" >> beam.Flatten()
             | "TypedEntries" >> beam.Map(lambda kv: kv).with_output_types(Tuple[int, bytes])
-            | "GroupByShard" >> beam.GroupByKey()
+            | "GroupByShard" >> beam.CombinePerKey(_ConcatEntries())
             | "BucketPairs"
             >> beam.ParDo(_PairsOfShard(config.max_bucket_pairs)).with_output_types(
                 Tuple[Tuple[str, str], bool]
             )
             | "DistinctPairs" >> beam.CombinePerKey(any)
         )
-        # Only documents of some candidate pair are shuffled to be compared.
+        # Only documents of some candidate pair are shuffled to be compared, packed.
         paired = beam.pvalue.AsDict(
             pairs
             | "PairedIds" >> beam.FlatMap(_ids_of_pair).with_output_types(Tuple[str, bool])
             | "DistinctIds" >> beam.CombinePerKey(any)
         )
-        compared_fps = all_fps | "OnlyPaired" >> beam.Filter(
-            lambda fp, ids: fp.doc_id in ids, paired
-        )
-        by_earlier = pairs | "ByEarlier" >> beam.MapTuple(
-            lambda pair, exact: (pair[0], (pair[1], exact))
-        ).with_output_types(Tuple[str, Tuple[str, bool]])
+
+        def only_paired(label, pcoll):
+            return pcoll | label >> beam.Filter(lambda kv, ids: kv[0] in ids, paired)
+
+        def own(label, pcoll):
+            return only_paired(f"{label}Paired", pcoll) | label >> beam.Map(_own).with_output_types(
+                Tuple[str, bytes]
+            )
+
+        asks = pairs | "Asks" >> beam.Map(_asks).with_output_types(Tuple[str, bytes])
         candidates = (
-            {
-                "fp": _keyed("FingerprintById", compared_fps, lambda fp: fp.doc_id),
-                "later": by_earlier,
-            }
-            | "JoinEarlier" >> beam.CoGroupByKey()
-            | "Candidates" >> beam.FlatMap(_candidates).with_output_types(Tuple[str, Any])
+            (own("OwnEarlier", all_fps), asks)
+            | "ToEarlier" >> beam.Flatten()
+            | "JoinEarlier" >> beam.GroupByKey()
+            | "Candidates" >> beam.FlatMap(_candidates).with_output_types(Tuple[str, bytes])
         )
-        new_compared = compared_fps | "NewOnly" >> beam.Filter(lambda fp: fp.is_new)
-        edges = (
-            {"fp": _keyed("NewById", new_compared, lambda fp: fp.doc_id), "candidates": candidates}
-            | "JoinLater" >> beam.CoGroupByKey()
-            | "Verify" >> beam.ParDo(_Verify(config))
-        )
+        later_fps = beam.pvalue.AsDict(only_paired("PairedNew", new_fps))
+        edges = candidates | "Verify" >> beam.ParDo(_Verify(config), later_fps)
 
         links = (
             edges | "Links" >> beam.FlatMap(_links, rule),
-            all_fps | "FixedLinks" >> beam.FlatMap(_fixed_links),
+            all_members | "FixedLinks" >> beam.FlatMap(_fixed_links),
         ) | "AllLinks" >> beam.Flatten()
         roots = beam.pvalue.AsSingleton(
             links | "Components" >> beam.CombineGlobally(_UnionFindFn())
         )
-        members = all_fps | "Members" >> beam.Map(
-            lambda fp: (fp.doc_id, fp.member())
-        ).with_output_types(Tuple[str, Any])
         keyed_edges = _keyed("EdgeByEarlier", edges, lambda e: e.a)
         decisions = (
             (
-                members | "MemberComponent" >> beam.FlatMap(_in_component, roots),
+                all_members | "MemberComponent" >> beam.FlatMap(_in_component, roots),
                 keyed_edges | "EdgeComponent" >> beam.FlatMap(_in_component, roots),
             )
             | "ComponentParts" >> beam.Flatten()
