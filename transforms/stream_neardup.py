@@ -63,11 +63,11 @@ from marsad.dedup.streaming import (
 )
 from schemas.records import Article
 from transforms.common import counter
-from transforms.dedup_near import (
+from transforms.dedup_records import (
     STAGE,
-    _microseconds,
     apply_decision,
     clean_and_fingerprint,
+    published_micros,
     stored_fingerprint,
 )
 from transforms.stored_texts import StoredText
@@ -110,7 +110,7 @@ class _Fingerprint(beam.DoFn):
     def process(self, article: Article, timestamp=beam.DoFn.TimestampParam):
         counter(STAGE, "in")
         article, _cleaned, fp = clean_and_fingerprint(
-            article, (), self.config, _microseconds(article)
+            article, (), self.config, published_micros(article)
         )
         yield article.article_id, article
         keys = bucket_keys(fp, self.config)
