@@ -109,6 +109,8 @@ class Run:
     subject: str
     pages: int
     cpu_s: float
+    user_s: float
+    sys_s: float
     wall_s: float
     tree_rss_mb: float
     tree_pss_mb: float
@@ -176,6 +178,8 @@ def measure(
         subject,
         pages,
         round(cpu, 2),
+        round(after.ru_utime - before.ru_utime, 2),
+        round(after.ru_stime - before.ru_stime, 2),
         round(wall, 2),
         round(peak["rss"] / 1024, 1),
         round(peak["pss"] / 1024, 1),
@@ -328,7 +332,7 @@ def compare_at(
                     quality[subject] = f1_by_bench(texts, originals, size)
                 runs.append(run)
                 print(
-                    f"  {subject:8s} #{repeat}: cpu {run.cpu_s:7.1f} s  wall {run.wall_s:7.1f} s  "
+                    f"  {subject:8s} #{repeat}: cpu {run.cpu_s:7.1f} s (sys {run.sys_s:.1f})  wall {run.wall_s:7.1f} s  "
                     f"peak pss {run.tree_pss_mb:6.0f} MB rss {run.tree_rss_mb:6.0f} MB "
                     f"(main {run.main_rss_mb:.0f}, {run.processes} procs)  rows {rows}  "
                     f"others busy {run.other_load_cores:.2f} cores  exit {run.exit_code}",

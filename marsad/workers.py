@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -84,9 +85,16 @@ def prestart(workers: int, warm: Iterable[Callable[[], object]] = ()) -> None:
     for function in warm:
         with contextlib.suppress(Exception):
             function()
-    pool = shared_pool(workers)
-    if pool is not None:
-        pool.submit(int).result()  # a fork-context pool starts every worker on first use
+    # Objects alive now stay out of the collector's sight in the forked workers: a
+    # collection writes to every object it scans, copying the pages they share.
+    gc.collect()
+    gc.freeze()
+    try:
+        pool = shared_pool(workers)
+        if pool is not None:
+            pool.submit(int).result()  # a fork-context pool starts every worker on first use
+    finally:
+        gc.unfreeze()
 
 
 def replace_pool(workers: int, broken: Executor) -> Executor | None:
