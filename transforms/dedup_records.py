@@ -6,6 +6,7 @@ from __future__ import annotations
 from marsad.dedup.clusters import Status
 from marsad.dedup.neardup import Fingerprint, NearDupConfig, clean_for_matching, fingerprint
 from marsad.text.boilerplate import Cleaned
+from marsad.text.normalize import content_hash
 from schemas.records import Article
 from transforms.common import counter
 from transforms.stored_texts import StoredText
@@ -22,14 +23,20 @@ def published_micros(article: Article) -> int | None:
 def clean_and_fingerprint(
     article: Article, outlet_lines, config: NearDupConfig, published_us: int | None
 ) -> tuple[Article, Cleaned, Fingerprint]:
-    """Clean the article's text, fingerprint it, and store the cleaned text if configured."""
+    """Clean the article's text, fingerprint it, and store the cleaned text if configured.
+
+    The article's ``content_hash`` is set here, from the tokens the fingerprint already
+    normalised (``textnorm.content_hash`` of the same text): the text is normalised once.
+    """
     text = article.text or ""
     cleaned = clean_for_matching(text, outlet_lines, config)
     fp = fingerprint(article.article_id, cleaned.tokens, text, config, published_us=published_us)
     if config.rewrite_text and cleaned.text != article.text:
-        article = article.replace(
-            text=cleaned.text, text_chars=len(cleaned.text), content_hash=fp.content_hash
-        )
+        article = article.replace(text=cleaned.text, text_chars=len(cleaned.text))
+    if article.text == cleaned.text and cleaned.tokens:
+        article = article.replace(content_hash=fp.content_hash)
+    else:  # the original text is kept (or normalises to nothing): hash what is stored
+        article = article.replace(content_hash=content_hash(article.text or ""))
     return article, cleaned, fp
 
 

@@ -15,7 +15,6 @@ from marsad.text.extract import (
     extract_with_trafilatura,
     plausible_date,
 )
-from marsad.text.normalize import content_hash
 from schemas.records import Article
 from transforms.common import apply_stage, counter
 from transforms.pooled import PooledStageDoFn
@@ -30,7 +29,8 @@ def extract_article(
 
     The publication date is the feed's, else the page's, else the fetch time; a date
     outside [1990-01-01, fetch time + 1 day] is skipped for the next source, and
-    ``published_from`` names the one used.
+    ``published_from`` names the one used. ``content_hash`` is left to the duplicate
+    stage, which normalises the text anyway (``transforms.dedup_near``).
     """
     page = extract_with_trafilatura(article.html, article.final_url or article.url)
     chosen = choose_text(
@@ -60,7 +60,6 @@ def extract_article(
         published_from=published_from,
         extraction_method=chosen.method,
         text_chars=len(text),
-        content_hash=content_hash(text),
         html="",
         feed_content="",
     )
