@@ -63,29 +63,6 @@ def _init_worker() -> None:
     sys.stderr = stderr
 
 
-# glibc's malloc serves blocks above a threshold with mmap and gives them back when
-# freed, but raises that threshold each time such a block is freed: after a few pages
-# every 250 KB response body comes from the heap arenas of the 32 fetch threads, and the
-# heaps only grow (measured: +195 KB of resident memory per page at 2,000 pages). A fixed
-# threshold keeps page-sized buffers on mmap.
-_M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD_BYTES = 64 * 1024
-
-
-def limit_heap_growth() -> bool:
-    """Fix glibc's mmap threshold for this process and the workers it forks (no-op
-    elsewhere); True when it was set."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None)
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
-        return False
-
-
 def shared_pool(workers: int) -> Executor | None:
     """The process pool of ``workers`` processes (None for 1 or fewer: work in-process)."""
     if workers <= 1:

@@ -372,7 +372,6 @@ def start_workers(options: PipelineOptions) -> None:
     """Fork the worker processes (``marsad.workers``) now, while this process has one
     thread, after loading the language model and the topic so that they share them."""
     marsad = options.view_as(MarsadOptions)
-    workers.limit_heap_growth()
     workers.prestart(
         worker_count(options),
         warm=(language.warm, partial(tagger_for, marsad.topic, marsad.topic_threshold)),

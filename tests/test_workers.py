@@ -5,7 +5,6 @@ dies costs the element a retry, then a failure row, never the run."""
 from __future__ import annotations
 
 import os
-import sys
 from datetime import UTC, datetime
 
 import apache_beam as beam
@@ -14,7 +13,6 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from marsad.errors import ExtractionError
-from marsad.workers import limit_heap_growth
 from schemas.records import Article
 from transforms.common import FAILURES
 from transforms.extract import ExtractArticles, extract_article
@@ -126,8 +124,3 @@ def test_a_worker_that_dies_costs_its_element_a_failure_row_not_the_run():
             equal_to([("a_003", "worker_crashed"), ("a_005", "extraction_empty")]),
             label="failures",
         )
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
-def test_the_heap_growth_limit_takes_on_linux():
-    assert limit_heap_growth()
