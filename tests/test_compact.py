@@ -388,8 +388,22 @@ def test_run_with_compact_merges_the_partitions_it_wrote(sample_site, tmp_path):
     from pipeline.run import run_batch
 
     output = str(tmp_path / "out")
+    # The sample site moves its timeline to the present, so the partition the run writes
+    # to is the day of its newest article, not a fixed date.
+    newest = max(
+        p.article.published
+        for o in sample_site.outlets
+        for p in o.placements
+        if p.status != "archived"
+    )
+    day = newest.astimezone(UTC).date()
     earlier = [
-        article(n, "Earlier Outlet", datetime(2024, 2, 5, 1, n, tzinfo=UTC), f"run-old-{n}")
+        article(
+            n,
+            "Earlier Outlet",
+            datetime(day.year, day.month, day.day, 0, n, tzinfo=UTC),
+            f"run-old-{n}",
+        )
         for n in range(3)
     ] + [
         article(10 + n, "Earlier Outlet", datetime(2019, 1, 1, 1, n, tzinfo=UTC), f"run-old-{n}")
@@ -413,7 +427,7 @@ def test_run_with_compact_merges_the_partitions_it_wrote(sample_site, tmp_path):
         ]
     )
     counts = files_per_partition(output)
-    touched = os.path.join(output, "articles", "published_date=2024-02-05")
+    touched = os.path.join(output, "articles", f"published_date={day.isoformat()}")
     assert counts[touched] == 1, "the run's partition was compacted with the earlier files"
     assert counts[os.path.join(output, "articles", "published_date=2019-01-01")] == 3
     assert manifest["compaction"]["partitions"] >= 1
