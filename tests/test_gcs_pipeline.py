@@ -148,3 +148,15 @@ def test_dedup_and_tag_read_a_gs_articles_folder(gcs_runs, tmp_path, monkeypatch
     deduped = tmp_path / "dedup.parquet"
     assert main(["dedup", "--input", f"{OUTPUT}/articles", "--output", str(deduped)]) == 0
     assert pq.read_table(deduped).num_rows == len(gcs_runs["articles"])
+
+
+def test_report_reads_a_gs_output(gcs_runs, tmp_path, monkeypatch):
+    from pipeline.cli import main
+
+    monkeypatch.setenv(EMULATOR_ENV, gcs_runs["endpoint"])
+    report = tmp_path / "report.html"
+    assert main(["report", OUTPUT, "--out", str(report), "--since", "2000-01-01"]) == 0
+    html = report.read_text(encoding="utf-8")
+    sources = {row["source"] for row in gcs_runs["articles"]}
+    assert sources and all(source in html for source in sources), "every outlet is reported"
+    assert "gcs-1" in html and "gcs-2" in html, "both runs' manifests are in the report"

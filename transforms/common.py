@@ -38,6 +38,26 @@ def ensure_folder(folder: str) -> None:
             raise
 
 
+def read_state_file(path: str, loads, what: str, after_moving: str):
+    """A state file under ``state/`` read through FileSystems (so gs:// works); absent is
+    empty, unreadable is a StorageError that says how to recover."""
+    if not FileSystems.exists(path):
+        return {}
+    with FileSystems.open(path) as handle:
+        data = handle.read()
+    try:
+        return loads(data)
+    except Exception as exc:
+        from marsad.errors import StorageError
+
+        raise StorageError(
+            f"the {what} {path} is unreadable ({type(exc).__name__}: {exc}). "
+            f"Move it aside (mv {path} {path}.bad) and rerun: {after_moving}; "
+            "stored articles are not duplicated.",
+            reason="state_corrupt",
+        ) from exc
+
+
 def counter(stage: str, outcome: str) -> None:
     """Increment ``<stage>.<outcome>`` in the one marsad namespace."""
     Metrics.counter(METRICS_NAMESPACE, f"{stage}.{outcome}").inc()

@@ -15,7 +15,6 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
 
-from marsad.errors import StorageError
 from marsad.fetch.ledger import (
     FEED_PREFIX,
     GAVE_UP,
@@ -30,7 +29,7 @@ from marsad.fetch.ledger import (
     record,
     row_for,
 )
-from transforms.common import counter, ensure_folder
+from transforms.common import counter, ensure_folder, read_state_file
 
 STAGE = "failure_ledger"
 UPDATES = "ledger"
@@ -41,19 +40,9 @@ def ledger_path(output: str) -> str:
 
 
 def read_ledger(path: str) -> dict[str, LedgerEntry]:
-    if not FileSystems.exists(path):
-        return {}
-    with FileSystems.open(path) as handle:
-        data = handle.read()
-    try:
-        return loads_ledger(data)
-    except Exception as exc:
-        raise StorageError(
-            f"the failure ledger {path} is unreadable ({type(exc).__name__}: {exc}). "
-            f"Move it aside (mv {path} {path}.bad) and rerun: entries that failed before "
-            "are then tried once more; stored articles are not duplicated.",
-            reason="state_corrupt",
-        ) from exc
+    return read_state_file(
+        path, loads_ledger, "failure ledger", "entries that failed before are then tried once more"
+    )
 
 
 class ReadLedger(beam.PTransform):

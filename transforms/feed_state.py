@@ -10,9 +10,8 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from marsad.errors import StorageError
 from marsad.fetch.feedstate import FeedState, dumps_state, loads_state
-from transforms.common import ensure_folder
+from transforms.common import ensure_folder, read_state_file
 
 
 def feed_state_path(output: str) -> str:
@@ -20,19 +19,9 @@ def feed_state_path(output: str) -> str:
 
 
 def read_feed_state(path: str) -> dict[str, FeedState]:
-    if not FileSystems.exists(path):
-        return {}
-    with FileSystems.open(path) as handle:
-        data = handle.read()
-    try:
-        return loads_state(data)
-    except Exception as exc:
-        raise StorageError(
-            f"the feed state {path} is unreadable ({type(exc).__name__}: {exc}). "
-            f"Move it aside (mv {path} {path}.bad) and rerun: every feed is then fetched "
-            "in full once; stored articles are not duplicated.",
-            reason="state_corrupt",
-        ) from exc
+    return read_state_file(
+        path, loads_state, "feed state", "every feed is then fetched in full once"
+    )
 
 
 def merge_states(
