@@ -12,7 +12,9 @@ kept) and the two folders are swapped in one ``renameat2(RENAME_EXCHANGE)`` call
 a reader lists either the old set of files or the new one. A query that had
 listed the old set just before the swap and opens a file after it gets "file not
 found" (``marsad report`` retries; so should a scheduled reader), never a wrong
-count. Where the swap is not available (object stores, other filesystems) files
+count. The old files are deleted only ``reader_grace_s`` (2 s) after the last
+swap, so a reader that opened a folder just before its swap and lists it just
+after never sees it empty. Where the swap is not available (object stores, other filesystems) files
 are moved in and the old ones deleted, one by one: the partition is briefly seen
 with both, which ``docs/storage.md`` says.
 
@@ -82,6 +84,9 @@ class CompactConfig:
     target_bytes: int = TARGET_FILE_MB << 20
     min_files: int = 2
     atomic_swap: bool = True  # False forces the move-in/delete path (tests, odd filesystems)
+    # A reader that opened a partition folder just before its swap still lists the old
+    # folder; its files are deleted only this long after the last swap (all at once).
+    reader_grace_s: float = 2.0
 
 
 @dataclass
@@ -287,7 +292,9 @@ def _swap_in(output, folder, staging, kept, record, compaction_id) -> None:
     )
     exchange_dirs(staging, folder)  # ExchangeUnsupported leaves both folders as they were
     journal.fsync_dir(folder.rsplit("/", 1)[0])
-    delete_tree(staging)  # now the old files
+    # The staging folder now holds the old files. They stay until compact_output's grace
+    # has passed (or, after a crash, until the next compaction drops orphaned staging):
+    # deleting them now would show a reader mid-listing an empty partition.
     journal.remove_journal(path)
 
 
@@ -416,6 +423,8 @@ def compact_output(
             compact_partition(output, folder, parts, config, report.compaction_id)
         )
     # On an error the staging stays for the journal's recovery (or the next compaction).
+    if any(result.method == "swap" for result in report.partitions):
+        time.sleep(config.reader_grace_s)
     delete_tree(FileSystems.join(output, "_tmp", f"compact-{report.compaction_id}"))
     report.seconds = time.perf_counter() - started
     return report
