@@ -14,9 +14,9 @@ listed the old set just before the swap and opens a file after it gets "file not
 found" (``marsad report`` retries; so should a scheduled reader), never a wrong
 count. The old files are deleted only ``reader_grace_s`` (2 s) after the last
 swap, so a reader that opened a folder just before its swap and lists it just
-after never sees it empty. Where the swap is not available (object stores, other filesystems) files
-are moved in and the old ones deleted, one by one: the partition is briefly seen
-with both, which ``docs/storage.md`` says.
+after never sees it empty. Where the swap is not available (object stores, other
+filesystems) files are moved in and the old ones deleted, one by one: the
+partition is briefly seen with both, which ``docs/storage.md`` says.
 
 Crash safety: compacted files are written and verified (row counts) under
 ``_tmp/compact-<id>/`` before a journal (``pipeline/journal.py``) records the

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -16,7 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from marsad import live_counts
-from marsad.errors import MarsadError, bounded
+from marsad.errors import MarsadError, StorageError, bounded
 from schemas.records import Failure
 
 METRICS_NAMESPACE = "marsad"
@@ -38,7 +38,9 @@ def ensure_folder(folder: str) -> None:
             raise
 
 
-def read_state_file(path: str, loads, what: str, after_moving: str):
+def read_state_file(
+    path: str, loads: Callable[[bytes], dict], what: str, after_moving: str
+) -> dict:
     """A state file under ``state/`` read through FileSystems (so gs:// works); absent is
     empty, unreadable is a StorageError that says how to recover."""
     if not FileSystems.exists(path):
@@ -48,8 +50,6 @@ def read_state_file(path: str, loads, what: str, after_moving: str):
     try:
         return loads(data)
     except Exception as exc:
-        from marsad.errors import StorageError
-
         raise StorageError(
             f"the {what} {path} is unreadable ({type(exc).__name__}: {exc}). "
             f"Move it aside (mv {path} {path}.bad) and rerun: {after_moving}; "
