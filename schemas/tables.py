@@ -8,7 +8,6 @@ the files too breaks ``read_table(partitioning='hive')`` (BEAM_NOTES).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 
 import pyarrow as pa
@@ -147,12 +146,14 @@ def to_table(records: Iterable[object], schema: pa.Schema) -> pa.Table:
     Records use ``""`` for a string nobody filled in; the datasets say NULL, so that
     ``duplicate_of IS NULL`` means the same in every path (run, stream, dedup, tag).
     """
-    rows = [dataclasses.asdict(record) for record in records]
+    # Fields are read directly: ``dataclasses.asdict`` deep-copies every value of every
+    # row (the text, term lists), a third of the write stage's time.
+    rows = list(records)
     strings = {field.name for field in schema if pa.types.is_string(field.type)}
-    columns = {
-        name: [None if name in strings and row.get(name) == "" else row.get(name) for row in rows]
-        for name in schema.names
-    }
+    columns = {}
+    for name in schema.names:
+        values = [getattr(row, name, None) for row in rows]
+        columns[name] = [None if v == "" else v for v in values] if name in strings else values
     return pa.Table.from_pydict(columns, schema=schema)
 
 

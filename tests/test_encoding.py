@@ -215,3 +215,15 @@ def test_the_utf8_byte_check_never_skips_a_garbled_text(body):
 
     if not _utf8_may_look_garbled(body):
         assert not looks_garbled(body.decode("utf-8", errors="replace"))
+
+
+def test_the_utf8_byte_check_counts_ascii_letters_across_blocks():
+    """The ASCII letters that outweigh the Latin-1 ones may sit in any block of a long
+    page; the answer is the same as counting the whole page at once."""
+    from marsad.fetch.encoding import _COUNT_BLOCK, _utf8_may_look_garbled
+
+    latin = "é".encode() * 1000  # needs 4,000 ASCII letters to be harmless
+    padding = b" " * (3 * _COUNT_BLOCK)
+    assert _utf8_may_look_garbled(latin + padding + b"a" * 3999)
+    assert not _utf8_may_look_garbled(latin + padding + b"a" * 4000)
+    assert not _utf8_may_look_garbled(b"a" * 4000 + latin + padding)

@@ -156,6 +156,9 @@ def plausible_decoding(body: bytes, codec: str) -> str | None:
     return text
 
 
+_COUNT_BLOCK = 16384
+
+
 def _utf8_may_look_garbled(body: bytes) -> bool:
     """False when ``looks_garbled`` of ``body`` read as UTF-8 is certainly False, judged on
     the bytes (C-speed scans, no decoding): a Latin-1 letter (U+00C0-U+00FF) is always
@@ -165,9 +168,19 @@ def _utf8_may_look_garbled(body: bytes) -> bool:
     latin1_at_most = body.count(b"\xc3")
     if not latin1_at_most:
         return False
-    ascii_letters = len(body) - len(body.translate(None, _ASCII_LETTER_BYTES))
-    arabic = any(lead in body for lead in (b"\xd8", b"\xd9", b"\xda", b"\xdb"))
-    return arabic or 4 * latin1_at_most > ascii_letters
+    if any(lead in body for lead in (b"\xd8", b"\xd9", b"\xda", b"\xdb")):
+        return True
+    # ASCII letters counted a block at a time: the count so far is a lower bound, and on
+    # a Latin page the first block nearly always settles it (counting a whole 250 KB page
+    # was a third of decoding's time).
+    needed = 4 * latin1_at_most
+    counted = 0
+    for start in range(0, len(body), _COUNT_BLOCK):
+        block = body[start : start + _COUNT_BLOCK]
+        counted += len(block) - len(block.translate(None, _ASCII_LETTER_BYTES))
+        if counted >= needed:
+            return False
+    return True
 
 
 def _arabic_share(text: str) -> float:
