@@ -295,6 +295,7 @@ def _run_locked(
     journal.recover(marsad.output)
     delete_tree(FileSystems.join(marsad.output, "_tmp"))
     check_output(marsad.output, run_id)
+    workers.limit_heap_arenas()  # before the fetch threads: memory (marsad/workers.py)
     start_workers(options)
 
     try:

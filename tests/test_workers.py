@@ -124,3 +124,14 @@ def test_a_worker_that_dies_costs_its_element_a_failure_row_not_the_run():
             equal_to([("a_003", "worker_crashed"), ("a_005", "extraction_empty")]),
             label="failures",
         )
+
+
+def test_heap_arenas_are_capped_in_a_child_process():
+    """The cap is a real mallopt call (glibc), made in a child so this process is untouched."""
+    import subprocess
+    import sys
+
+    code = "from marsad.workers import limit_heap_arenas; print(limit_heap_arenas(2))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    expected = "True" if sys.platform.startswith("linux") else "False"
+    assert done.stdout.strip() == expected
