@@ -94,7 +94,7 @@ def build_batch(
     extracted, extract_failures = pages | "Extract" >> ExtractArticles(
         run_id, options.min_chars, max_text_chars(options), workers
     )
-    clustered = (extracted, stored) | "ClusterDuplicates" >> ClusterNearDuplicates(dedup)
+    clustered = (extracted, stored) | "ClusterDuplicates" >> ClusterNearDuplicates(dedup, workers)
     tagged, tag_failures = clustered | "Tag" >> TagTopic(
         run_id, options.topic_threshold, options.topic, workers
     )

@@ -192,7 +192,9 @@ def _decision(article: Article) -> tuple:
     return (article.article_id, article.is_canonical, article.cluster_id, article.duplicate_of)
 
 
-def test_beam_transform_agrees_with_the_reference(corpus):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_beam_transform_agrees_with_the_reference(corpus, workers):
+    """Also with cleaning and fingerprinting in two worker processes (``--workers``)."""
     expected = cluster_docs(corpus, CONFIG)
     want = sorted(
         (s.doc_id, s.is_canonical, s.cluster_id, s.duplicate_of) for s in expected.values()
@@ -202,7 +204,7 @@ def test_beam_transform_agrees_with_the_reference(corpus):
             pipeline
             | beam.Create([_article(doc) for doc in corpus])
             | beam.Reshuffle()
-            | ClusterNearDuplicates(CONFIG)
+            | ClusterNearDuplicates(CONFIG, workers)
             | beam.Map(_decision)
         )
         assert_that(decided, lambda got: _equal(sorted(got), want))

@@ -24,11 +24,13 @@ result does not depend on bundling or input order, and equals ``neardup.cluster`
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import partial
 
 import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 from apache_beam.typehints import Any, Tuple
+from apache_beam.utils.windowed_value import WindowedValue
 
 from marsad.dedup.clusters import Status, UnionFind, decide, fixed_unit
 from marsad.dedup.fingerprint import (
@@ -58,6 +60,7 @@ from transforms.dedup_records import (
     published_micros,
     stored_fingerprint,
 )
+from transforms.pooled import InOrderPool
 from transforms.stored_texts import StoredText
 
 _FINGERPRINTS = "fingerprints"
@@ -75,23 +78,70 @@ def _outputs(fp: Fingerprint, config: NearDupConfig):
         yield pvalue.TaggedOutput(_KEYS, (shard_of(key), pack_bucket_entry(key, rank)))
 
 
+def _clean_article(element: tuple[Article, frozenset], config: NearDupConfig):
+    """(article, edge lines of its outlet) → (cleaned article, what was removed, its
+    fingerprint, its bucket entries): a pure function, run in a worker process."""
+    article, lines = element
+    article, cleaned, fp = clean_and_fingerprint(article, lines, config, published_micros(article))
+    rank = pack_rank(fp.rank)
+    entries = [(shard_of(key), pack_bucket_entry(key, rank)) for key in bucket_keys(fp, config)]
+    return article, cleaned.repeats_removed, cleaned.boilerplate_removed, fp, entries
+
+
 class _CleanAndFingerprint(beam.DoFn):
-    """Article → cleaned Article (main), its Fingerprint and its bucket keys (tagged)."""
+    """Article → cleaned Article (main), its Fingerprint and its bucket keys (tagged).
 
-    def __init__(self, config: NearDupConfig) -> None:
+    Cleaning, shingling and MinHash run in the worker processes (``marsad.workers``):
+    this step waits for the whole extraction (its side input counts every page's edge
+    lines), so in one process it would leave the other cores idle. With ``workers <= 1``
+    the same function runs inline."""
+
+    def __init__(self, config: NearDupConfig, workers: int = 1) -> None:
         self.config = config
+        self.workers = workers
 
-    def process(self, article: Article, outlet_lines):
+    def setup(self) -> None:
+        self._work = partial(_clean_article, config=self.config)
+        self._pool = InOrderPool(self.workers)
+
+    def start_bundle(self) -> None:
+        self._pool.reset()
+
+    def process(
+        self,
+        article: Article,
+        outlet_lines,
+        timestamp=beam.DoFn.TimestampParam,
+        window=beam.DoFn.WindowParam,
+    ):
         counter(STAGE, "in")
-        article, cleaned, fp = clean_and_fingerprint(
-            article, outlet_lines.get(article.source, ()), self.config, published_micros(article)
-        )
-        if cleaned.repeats_removed:
+        element = (article, outlet_lines.get(article.source, frozenset()))
+        for result, (when, where) in self._pool.submit(self._work, element, (timestamp, window)):
+            yield from self._outputs(result, when, where)
+
+    def finish_bundle(self):
+        for result, (when, where) in self._pool.drain():
+            yield from self._outputs(result, when, where)
+
+    def _outputs(self, result, timestamp, window):
+        article, repeats_removed, boilerplate_removed, fp, entries = result
+        if repeats_removed:
             counter(STAGE, "cleaned.repeated_paragraphs")
-        if cleaned.boilerplate_removed:
+        if boilerplate_removed:
             counter(STAGE, "cleaned.boilerplate")
-        yield article
-        yield from _outputs(fp, self.config)
+        outputs = [
+            article,
+            pvalue.TaggedOutput(_FINGERPRINTS, (fp.doc_id, pack_fingerprint(fp))),
+            pvalue.TaggedOutput(_MEMBERS, (fp.doc_id, fp.member())),
+        ]
+        outputs.extend(pvalue.TaggedOutput(_KEYS, entry) for entry in entries)
+        for output in outputs:
+            if isinstance(output, pvalue.TaggedOutput):
+                yield pvalue.TaggedOutput(
+                    output.tag, WindowedValue(output.value, timestamp, (window,))
+                )
+            else:
+                yield WindowedValue(output, timestamp, (window,))
 
 
 class _FingerprintStored(beam.DoFn):
@@ -318,9 +368,10 @@ class NearDuplicateDecisions(beam.PTransform):
     so the articles are never shuffled there.
     """
 
-    def __init__(self, config: NearDupConfig | None = None) -> None:
+    def __init__(self, config: NearDupConfig | None = None, workers: int = 1) -> None:
         super().__init__()
         self.config = config or NearDupConfig()
+        self.workers = workers
 
     def expand(self, inputs):
         config = self.config
@@ -341,7 +392,7 @@ class NearDuplicateDecisions(beam.PTransform):
             | "LineSets" >> beam.MapTuple(lambda source, lines: (source, frozenset(lines)))
         )
         cleaned = articles | "Clean" >> beam.ParDo(
-            _CleanAndFingerprint(config), beam.pvalue.AsDict(outlet_lines)
+            _CleanAndFingerprint(config, self.workers), beam.pvalue.AsDict(outlet_lines)
         ).with_outputs(_FINGERPRINTS, _MEMBERS, _KEYS, main="articles")
         new_fps = cleaned[_FINGERPRINTS]
         fps, members, keys = [new_fps], [cleaned[_MEMBERS]], [cleaned[_KEYS]]
@@ -422,12 +473,13 @@ class ClusterNearDuplicates(beam.PTransform):
     and left out.
     """
 
-    def __init__(self, config: NearDupConfig | None = None) -> None:
+    def __init__(self, config: NearDupConfig | None = None, workers: int = 1) -> None:
         super().__init__()
         self.config = config or NearDupConfig()
+        self.workers = workers
 
     def expand(self, inputs):
-        parts = inputs | "Decisions" >> NearDuplicateDecisions(self.config)
+        parts = inputs | "Decisions" >> NearDuplicateDecisions(self.config, self.workers)
         return (
             {
                 "article": _keyed("ArticleById", parts["articles"], lambda a: a.article_id),

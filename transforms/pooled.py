@@ -97,7 +97,7 @@ class PooledStageDoFn(StageDoFn):
         super().setup()
         self._work = self.work()
         self._pool = shared_pool(self.workers)
-        self._limit = 2 * max(self.workers, 1)
+        self._limit = 8 * max(self.workers, 1)  # a slow page must not idle the others
 
     def start_bundle(self) -> None:
         self._in_flight: deque[_InFlight] = deque()
@@ -172,3 +172,56 @@ class PooledStageDoFn(StageDoFn):
         except Exception:
             url, context = "", {}
         return failure_from_fields(fields, self.stage, url, self.run_id, **context)
+
+
+class InOrderPool:
+    """``work(element)`` in the shared worker processes for a DoFn that is not a stage of
+    its own (no failure rows): results come back in submission order, each with the
+    context given (timestamp, window), and an exception of the work is raised here, as
+    it would be by the same code in the DoFn. A worker that dies costs a retry, then the
+    element is worked in this process. With ``workers <= 1`` the work runs inline.
+
+    Call ``reset()`` in ``start_bundle`` and ``drain()`` in ``finish_bundle``.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool = shared_pool(workers)
+        self._limit = 8 * max(workers, 1)
+        self._in_flight: deque[tuple[Callable[[Any], Any], Any, Any, Any]] = deque()
+
+    def reset(self) -> None:
+        self._in_flight.clear()
+
+    def submit(self, work: Callable[[Any], Any], element: Any, context: Any) -> Iterator[Any]:
+        """Hand ``element`` over; yields (result, context) of the oldest that are done."""
+        if self._pool is None:
+            yield work(element), context
+            return
+        self._in_flight.append((work, element, context, self._submit(work, element)))
+        while self._in_flight and (
+            len(self._in_flight) > self._limit or self._in_flight[0][3].done()
+        ):
+            yield self._result(*self._in_flight.popleft())
+
+    def drain(self) -> Iterator[Any]:
+        while self._in_flight:
+            yield self._result(*self._in_flight.popleft())
+
+    def _submit(self, work: Callable[[Any], Any], element: Any):
+        try:
+            return self._pool.submit(work, element)
+        except (BrokenProcessPool, RuntimeError):  # broken, or shut down by a crash
+            self._pool = replace_pool(self.workers, self._pool)
+            return self._pool.submit(work, element)
+
+    def _result(self, work: Callable[[Any], Any], element: Any, context: Any, future) -> Any:
+        try:
+            return future.result(), context
+        except BrokenProcessPool:
+            self._pool = replace_pool(self.workers, self._pool)
+        try:
+            return self._submit(work, element).result(), context
+        except BrokenProcessPool:  # twice: this element is worked here, the pool replaced
+            self._pool = replace_pool(self.workers, self._pool)
+            return work(element), context
