@@ -43,6 +43,14 @@ def test_arabic_clitics_reach_the_term():
     assert _hits(index, "عراقيون") == []  # no wildcard: a different word
 
 
+def test_accusative_ya_reaches_the_bare_word():
+    index = PhraseIndex([("جندي", "troops"), ("سوريا", "syria")])
+    assert _hits(index, "جنديا") == ["troops"]
+    assert _hits(index, "والجنديا") == ["troops"]
+    assert _hits(index, "سوريا") == ["syria"]  # the word itself still matches first
+    assert _hits(index, "يا") == []
+
+
 def test_clitic_stripping_keeps_a_stem():
     assert "عراق" in token_variants("للعراق")
     assert all(len(v) >= 2 for v in token_variants("وب"))
@@ -99,6 +107,27 @@ def test_concepts_must_share_a_sentence_or_paragraph(tagger):
     assert not tags.is_relevant
     together = "وقال مسؤول عراقي إن انسحاب القوات الأمريكية من العراق سيكتمل العام المقبل."
     assert tagger.tag("أخبار متفرقة", together + "\n" + together).is_relevant
+
+
+def test_presence_without_a_word_of_leaving_is_its_own_evidence():
+    # The kinds the withdrawal evidence alone missed (2014-2018 deployments, bases).
+    from marsad.topic.definition import TopicDefinition
+    from marsad.topic.features import ArticleReader
+
+    reader = ArticleReader(TopicDefinition.load())
+
+    def features(title: str, text: str = "") -> dict[str, float]:
+        return reader.features(reader.read(title, text))[0]
+
+    sent = features("البنتاغون يرسل 450 جنديا أميركيا إضافيا إلى قاعدة التقدم في الأنبار")
+    assert sent.get("presence:title") and "evidence:none" not in sent
+    based = features("", "US troops are still based at Ain al-Asad air base in Anbar, Iraq.")
+    assert based.get("presence:lead") and "evidence:none" not in based
+    # Forces that are not there (Texas), or there without the US: no presence.
+    elsewhere = features("", "US troops are still based in Texas.")
+    assert "presence:lead" not in elsewhere and elsewhere.get("evidence:none") == 1.0
+    iraqi = features("", "Iraqi troops are still based at the air base in Anbar, Iraq.")
+    assert "presence:lead" not in iraqi
 
 
 def test_a_passing_mention_in_the_tail_is_not_enough(tagger):

@@ -54,6 +54,10 @@ def test_bundled_topic_and_a_minimal_topic_are_valid():
         ),
         (("  place: iraq", "  place: iran"), "t.yaml:3: scoring.place: 'iran' is not a concept"),
         (
+            ("  evidence: [water, shortage]", "  evidence: [water, shortage]\n  presence: [dam]"),
+            "t.yaml:5: scoring.presence[0]: 'dam' is not a concept",
+        ),
+        (
             ("{mode: place,", "{mode: nearby,"),
             "t.yaml:10: negative_contexts.syria.mode: must be 'place' or 'veto'",
         ),

@@ -57,6 +57,7 @@ class TopicDefinition:
         scoring = data["scoring"]
         self.place = str(scoring["place"])
         self.evidence = tuple(scoring["evidence"])
+        self.presence = tuple(scoring.get("presence") or ())
         self.lead_sentences = int(scoring.get("lead_sentences", 3))
         self.model_file = data.get("model")
         roles: dict[tuple, TermRole] = {}

@@ -77,11 +77,17 @@ def feature_names(definition: TopicDefinition) -> list[str]:
         "evidence:located",
         "evidence:none",
         "evidence:veto",
+    ]
+    if definition.presence:
+        names += ["presence:title", "presence:lead", "presence:body"]
+    names += [
         "place:title",
         "place:mentions",
         "place:absent",
     ]
     names += [f"context:{name}" for name in definition.context_names]
+    names += [f"concept:{name}" for name in definition.concept_names]
+    names += [f"subtopic:{name}" for name in definition.subtopic_names]
     return names
 
 
@@ -93,6 +99,10 @@ class ArticleReader:
         self._payloads: list[TermRole] = definition.index.payloads  # type: ignore[assignment]
         self._find = definition.index.find
         self._evidence = definition.evidence
+        self._presence = definition.presence
+        self._presence_roles = frozenset(definition.presence) | {
+            part for name in definition.presence for part in definition.derived.get(name, ())
+        }
         self._derived = list(definition.derived.items())
         self._place = definition.place
         self._evidence_roles = frozenset(definition.evidence) | {
@@ -177,6 +187,7 @@ class ArticleReader:
         values: dict[str, float] = {}
         sources: dict[str, list[TermRole]] = {}
         evidence, place, derived = self._evidence, self._place, self._derived
+        presence = self._presence
         units = reading.units
 
         def add_sources(name: str, roles: list[TermRole]) -> None:
@@ -202,6 +213,7 @@ class ArticleReader:
         members: dict[int, list[Unit]] = {}
         strong_roles: list[TermRole] = []
         contexts: dict[str, list[TermRole]] = {}
+        presence_counts = [0, 0, 0]
         for unit in units:
             members.setdefault(unit.paragraph, []).append(unit)
             position = POSITIONS[unit.position]
@@ -210,6 +222,14 @@ class ArticleReader:
                     strong_roles.append(role)
                 if role.negative:
                     contexts.setdefault(role.negative, []).append(role)
+            if (
+                presence
+                and not unit.damped
+                and not unit.vetoes
+                and all(c in unit.concepts for c in presence)
+            ):
+                presence_counts[unit.position] += 1
+                add_sources(f"presence:{position}", self._explaining(unit, self._presence_roles))
             if not all(c in unit.concepts for c in evidence):
                 continue
             evidence_units += 1
@@ -266,6 +286,9 @@ class ArticleReader:
         for key, count in counts.items():
             if count:
                 values[f"evidence:{key}"] = math.log1p(count)
+        for position, count in zip(POSITIONS, presence_counts, strict=True):
+            if count:
+                values[f"presence:{position}"] = math.log1p(count)
         if joined_paragraphs:
             values["evidence:paragraph"] = math.log1p(joined_paragraphs)
         if strong_roles:
@@ -277,7 +300,7 @@ class ArticleReader:
         if located_place > 1e-9:
             values["evidence:located"] = math.log1p(located_place)
             sources["evidence:located"] = sources.get("evidence:share", [])
-        if not evidence_units and not joined_paragraphs:
+        if not evidence_units and not joined_paragraphs and not any(presence_counts):
             values["evidence:none"] = 1.0
         if located_elsewhere > 1e-9:
             values["evidence:elsewhere"] = located_elsewhere / located
@@ -297,9 +320,20 @@ class ArticleReader:
         for name, roles in contexts.items():
             values[f"context:{name}"] = math.log1p(len(roles))
             sources[f"context:{name}"] = roles
+        mentions: dict[str, list[TermRole]] = {}
+        for unit in units:
+            for role in unit.roles:
+                for name in role.concepts:
+                    mentions.setdefault(f"concept:{name}", []).append(role)
+                for name in role.subtopics:
+                    mentions.setdefault(f"subtopic:{name}", []).append(role)
+        for name, roles in mentions.items():
+            values[name] = math.log1p(len(roles))
+            sources[name] = roles
         return values, sources
 
-    def _explaining(self, unit: Unit) -> list[TermRole]:
-        """The terms that make a unit evidence: evidence concepts, their parts, strong."""
-        wanted = self._evidence_roles
+    def _explaining(self, unit: Unit, wanted: frozenset[str] | None = None) -> list[TermRole]:
+        """The terms that make a unit evidence: evidence concepts, their parts, strong
+        (or the terms of the ``wanted`` concepts)."""
+        wanted = self._evidence_roles if wanted is None else wanted
         return [r for r in unit.roles if r.strong or not r.concepts.isdisjoint(wanted)]

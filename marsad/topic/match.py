@@ -6,7 +6,8 @@ normalisation as private-use marker tokens. Each distinct token is resolved once
 (cached) to the ids of the term words it can stand for:
 
 * Arabic: the token itself and the token minus a proclitic cluster
-  (و ف ب ل ك ال وال بال لل ...), so «وبالقوات» and «للعراق» reach «قوات» and «عراق».
+  (و ف ب ل ك ال وال بال لل ...), so «وبالقوات» and «للعراق» reach «قوات» and «عراق»;
+  an accusative «…يا» also stands for its bare form («جنديا» → «جندي»).
   Term words drop their own «ال» when indexed, so «العراق» in a topic file matches
   «العراق», «بالعراق», «للعراق» and «والعراق».
 * English: the token and its singular (-s, -es, -ies → -y); case is already folded.
@@ -62,6 +63,10 @@ def token_variants(token: str) -> list[str]:
         for clitic in ARABIC_PROCLITICS:
             if token.startswith(clitic) and len(token) - len(clitic) >= _MIN_STEM:
                 variants.append(token[len(clitic) :])
+        # The accusative of a nisba adjective or noun ends in «يًا»; without its
+        # diacritic it is «يا»: «جنديا أمريكيا إضافيا» reaches «جندي», «إضافي».
+        if len(token) >= 4 and token.endswith("يا"):
+            variants += [variant[:-1] for variant in list(variants) if len(variant) >= 4]
     elif len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
         if token.endswith("ies"):
             variants.append(token[:-3] + "y")

@@ -51,6 +51,7 @@ _SPEC = {
                 "map": {
                     "place": ("str", True),
                     "evidence": ({"list": "str"}, True),
+                    "presence": ({"list": "str"}, False),
                     "lead_sentences": ("int", False),
                 }
             },
@@ -186,6 +187,9 @@ def _references(data: dict, checker: _Checker) -> None:
     for n, name in enumerate(scoring.get("evidence") or []):
         if name not in concepts:
             fail(f"scoring.evidence[{n}]", f"{name!r} is not a concept")
+    for n, name in enumerate(scoring.get("presence") or []):
+        if name not in concepts:
+            fail(f"scoring.presence[{n}]", f"{name!r} is not a concept")
     if not scoring.get("evidence"):
         fail("scoring.evidence", "name at least one concept")
     if int(scoring.get("lead_sentences", 3)) < 0:
