@@ -344,5 +344,12 @@ def run_eval_topic(args: argparse.Namespace) -> int:
             f"held out: test side ({len(test)} items, split {split.sha256[:12]})",
             _figures(result),
         )
+        fresh = [item for item in test if item["id"] in split.fresh]
+        if fresh:
+            lines += format_table(
+                f"of which the fresh batch, labelled after the scorer was fixed "
+                f"({len(fresh)} items)",
+                _figures(evaluate(fresh, tagger)),
+            )
     print("\n".join(lines + format_errors(result)))
     return 0

@@ -83,6 +83,9 @@ def test_split_file_round_trip_and_tamper_check(tmp_path: Path):
     path.write_text(json.dumps(data))
     with pytest.raises(Exception, match="hash"):
         load_split(path)
+    save_split(path, ["a"], ["c"], [], "note", fresh=["c"])  # fresh must be held out
+    with pytest.raises(Exception, match="fresh"):
+        load_split(path)
 
 
 def test_project_corpus_is_real_and_keeps_ant_as_ids_only():
@@ -157,3 +160,11 @@ def test_train_and_eval_commands(tmp_path: Path, capsys):
     assert "cross-validated on the tuning side" in out
     assert f"held out: test side ({len(test)} items" in out
     assert "precision [95% CI]" in out
+    assert "fresh batch" not in out
+    # A batch held out whole after the weights were fitted is reported on its own too.
+    fresh = sorted(test)[:3]
+    save_split(split, test, [i["id"] for i in items if i["id"] not in test], [], "t", fresh)
+    assert load_split(split).fresh == set(fresh)
+    assert run_eval_topic(argparse.Namespace(threshold=None, **common)) == 0
+    out = capsys.readouterr().out
+    assert "of which the fresh batch, labelled after the scorer was fixed (3 items)" in out

@@ -13,7 +13,9 @@ one: the first labelled is kept). What was dropped and why is printed.
 
 ``--fix-split`` assigns every item not yet in ``data/topic/split.json`` (stratified by
 language, period and label; marsad.topic.corpus.make_split) and records the stage.
-Items already assigned never move.
+Items already assigned never move. With ``--hold-out-all`` every new item is held out and
+listed as ``fresh``: a batch labelled after the scorer was fixed, which ``marsad eval
+topic`` reports on its own.
 """
 
 from __future__ import annotations
@@ -107,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--labels", default="/work/labels")
     parser.add_argument("--fix-split", action="store_true")
+    parser.add_argument(
+        "--hold-out-all",
+        action="store_true",
+        help="with --fix-split: hold out every new item (a fresh batch labelled after the "
+        "scorer was fixed, reported on its own)",
+    )
     args = parser.parse_args(argv)
     dropped: Counter = Counter()
     files = sorted(Path(args.labels).glob("*.jsonl"))
@@ -155,18 +163,22 @@ def main(argv: list[str] | None = None) -> int:
         split = load_split() if DEFAULT_SPLIT.exists() else None
         assigned = (split.test | split.tuning) if split else set()
         new = [i for i in kept if i["id"] not in assigned]
-        test = make_split(new)
+        test = [i["id"] for i in new] if args.hold_out_all else make_split(new)
+        fresh = sorted(split.fresh) if split else []
+        if args.hold_out_all:
+            fresh += test
         old_test = sorted(split.test) if split else []
         old_tuning = sorted(split.tuning) if split else []
         stages = list(split.fixed) if split else []
-        stages.append(
-            {"date": dt.date.today().isoformat(), "assigned": len(new), "test": len(test)}
-        )
+        stage = {"date": dt.date.today().isoformat(), "assigned": len(new), "test": len(test)}
+        if args.hold_out_all:
+            stage["held_out_whole"] = "fresh batch, labelled after the scorer was fixed"
+        stages.append(stage)
         new_tuning = [i["id"] for i in new if i["id"] not in set(test)]
         save_split(
             DEFAULT_SPLIT, old_test + test, old_tuning + new_tuning, stages,
             "held-out test side of data/topic/labelled.jsonl: never used for fitting or "
-            "choosing C, features or the threshold",
+            "choosing C, features or the threshold", fresh,
         )  # fmt: skip
         print(f"  split: {len(new)} newly assigned, {len(test)} of them held out")
     return 0

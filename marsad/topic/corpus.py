@@ -144,6 +144,9 @@ class Split:
     sha256: str
     tuning: set[str] = field(default_factory=set)
     fixed: list = field(default_factory=list)  # stages at which items were assigned
+    # Held out whole because they were labelled after the scorer was fixed: the
+    # cleanest check, reported on its own by ``marsad eval topic``.
+    fresh: set[str] = field(default_factory=set)
 
     def is_test(self, item_id: str) -> bool:
         """Held out; an item assigned after the split was fixed goes by :func:`assign_new`."""
@@ -165,15 +168,28 @@ def load_split(path: str | Path = DEFAULT_SPLIT) -> Split:
     test = list(data.get("test") or [])
     if ids_hash(test) != data.get("test_sha256"):
         raise InputError(f"{path}: the test ids do not match their recorded hash")
+    fresh = set(data.get("fresh") or [])
+    if not fresh <= set(test):
+        raise InputError(f"{path}: every fresh item must be on the test side")
     return Split(
-        set(test), data["test_sha256"], set(data.get("tuning") or []), data.get("fixed") or []
+        set(test),
+        data["test_sha256"],
+        set(data.get("tuning") or []),
+        data.get("fixed") or [],
+        fresh,
     )
 
 
 def save_split(
-    path: str | Path, test: list[str], tuning: list[str], fixed: list[dict], note: str
+    path: str | Path,
+    test: list[str],
+    tuning: list[str],
+    fixed: list[dict],
+    note: str,
+    fresh: list[str] | None = None,
 ) -> None:
-    """``fixed``: one entry per stage at which items were assigned (date, counts)."""
+    """``fixed``: one entry per stage at which items were assigned (date, counts);
+    ``fresh``: test items held out whole as a batch labelled after the scorer was fixed."""
     data = {
         "note": note,
         "fixed": fixed,
@@ -183,4 +199,6 @@ def save_split(
         "test": sorted(test),
         "tuning": sorted(tuning),
     }
+    if fresh:
+        data["fresh"] = sorted(fresh)
     Path(path).write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
