@@ -25,7 +25,12 @@ def tagger():
 
 
 def _terms(tags: TopicTags) -> dict[str, tuple[str, int]]:
-    return {t["term"]: (t["concept"], t["count"]) for t in tags.matched_terms}
+    """Topic-file terms found (the learned vocabulary's words are rows of their own)."""
+    return {
+        t["term"]: (t["concept"], t["count"])
+        for t in tags.matched_terms
+        if t["concept"] != "vocabulary"
+    }
 
 
 def _hits(index: PhraseIndex, text: str) -> list[str]:

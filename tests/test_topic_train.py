@@ -22,6 +22,7 @@ from marsad.topic.corpus import (
     stratum,
 )
 from marsad.topic.definition import DEFAULT_TOPIC, TopicDefinition
+from marsad.topic.features import ArticleReader
 from marsad.topic.metrics import figures, wilson
 from marsad.topic.model import TopicModel
 from marsad.topic.schema import TopicFileError
@@ -168,3 +169,50 @@ def test_train_and_eval_commands(tmp_path: Path, capsys):
     assert run_eval_topic(argparse.Namespace(threshold=None, **common)) == 0
     out = capsys.readouterr().out
     assert "of which the fresh batch, labelled after the scorer was fixed (3 items)" in out
+
+
+def test_vocabulary_scores_exactly_as_the_fitted_model_in_plain_python():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from marsad.topic.vocabulary import Vocabulary, fit_vocabulary, terms_of, words_of
+
+    texts = [
+        "US troops will leave Iraq by the end of the year, the Pentagon said.",
+        "القوات الأمريكية تنسحب من قاعدة عين الأسد غرب العراق",
+        "Oil exports from Basra rose in March, the ministry said.",
+        "البرلمان العراقي يناقش الموازنة العامة للعام المقبل",
+        "Coalition advisers stay in Erbil as talks on the mission go on.",
+        "The football league in Baghdad resumes after the holidays.",
+    ] * 2
+    gold = [1, 1, 0, 0, 1, 0] * 2
+    documents = [words_of("", text) for text in texts]
+    vocabulary = fit_vocabulary(documents, gold, c=10.0)
+    reference = TfidfVectorizer(analyzer=terms_of, min_df=2, sublinear_tf=True)
+    model = LogisticRegression(C=10.0, class_weight="balanced", max_iter=5000)
+    model.fit(reference.fit_transform(documents), gold)
+    unseen = [words_of("Will U.S. troops leave Iraq?", "Advisers stay in Erbil."),
+              words_of("", "نادي بغداد يفوز بالدوري")]  # fmt: skip
+    expected = model.decision_function(reference.transform(unseen))
+    for words, value in zip(unseen, expected, strict=True):
+        assert vocabulary.score(words)[0] == pytest.approx(value, abs=1e-5)
+    assert vocabulary.score([])[0] == pytest.approx(model.intercept_[0], abs=1e-6)
+    # The tagger's reading keeps the very words the vocabulary was fitted on.
+    reader = ArticleReader(TopicDefinition.load())
+    title, text = "Will U.S. troops leave Iraq?", "Advisers stay in Erbil.\nSecond paragraph."
+    assert reader.read(title, text).words == words_of(title, text)
+    # Word pairs are terms too, and the weights file round-trips.
+    assert "leave iraq" in vocabulary.terms
+    again = Vocabulary.from_json(json.loads(json.dumps(vocabulary.to_json())))
+    assert again.score(unseen[0])[0] == pytest.approx(vocabulary.score(unseen[0])[0], abs=1e-4)
+
+
+def test_bundled_weights_explain_the_vocabulary_in_matched_terms():
+    from marsad.topic.tagger import load_tagger
+
+    tagger = load_tagger()
+    assert tagger.model.vocabulary is not None and tagger.model.features.get("text:vocabulary")
+    tags = tagger.tag("", "US troops will leave Iraq by the end of the year, the Pentagon said.")
+    words = [row for row in tags.matched_terms if row["concept"] == "vocabulary"]
+    assert 0 < len(words) <= 8
+    assert all(isinstance(row["weight"], float) for row in words)

@@ -60,6 +60,7 @@ class Reading:
     terms: dict[int, int] = field(default_factory=dict)  # id(role) → count
     roles: dict[int, TermRole] = field(default_factory=dict)
     entities: dict[int, int] = field(default_factory=dict)  # entity number → mentions
+    words: list[str] = field(default_factory=list)  # normalised, for the vocabulary
 
 
 def feature_names(definition: TopicDefinition) -> list[str]:
@@ -163,6 +164,8 @@ class ArticleReader:
         title_tokens = (
             split_units(title).replace(SENTENCE_MARK, " ").replace(PARAGRAPH_MARK, " ").split()
         )
+        words = reading.words
+        words += title_tokens
         if title_tokens:
             unit = self._unit(title_tokens, TITLE, -1, reading)
             if unit:
@@ -174,6 +177,7 @@ class ArticleReader:
                 tokens = sentence.split()
                 if not tokens:
                     continue
+                words += tokens
                 unit = self._unit(tokens, LEAD if sentences < lead else BODY, paragraph, reading)
                 if unit:
                     units.append(unit)

@@ -10,6 +10,9 @@ a present one ``weight · value``; a feature most articles have (their length) i
 on the training mean, so that its contribution reads "longer or shorter than usual".
 These contributions are what ``matched_terms`` shares among the terms behind each feature.
 
+A topic fitted with a vocabulary (``marsad.topic.vocabulary``) also stores its words'
+idf and weights; their log-odds are the feature ``text:vocabulary``.
+
 The file records how it was made: the threshold chosen by cross-validation, the
 regularisation, the hash of the labelled corpus and of the test split it excluded, the
 cross-validated figures, the date and the library versions.
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from marsad.topic.schema import TopicFileError
+from marsad.topic.vocabulary import Vocabulary
 
 FORMAT = "marsad-topic-weights/1"
 
@@ -35,6 +39,7 @@ class TopicModel:
     topic: str = ""
     trained: dict = field(default_factory=dict)  # provenance: date, corpus hash, CV figures
     centers: dict[str, float] = field(default_factory=dict)  # see the module doc
+    vocabulary: Vocabulary | None = None  # the learned words (marsad.topic.vocabulary)
 
     def __post_init__(self) -> None:
         # Centres folded into one constant: logit = base + Σ weight · value.
@@ -79,6 +84,7 @@ class TopicModel:
             "weights": dict(sorted(self.features.items(), key=lambda kv: -abs(kv[1]))),
             "centers": self.centers,
             "trained": self.trained,
+            **({"vocabulary": self.vocabulary.to_json()} if self.vocabulary else {}),
         }
 
     def save(self, path: str | Path) -> None:
@@ -94,12 +100,15 @@ class TopicModel:
             threshold = float(data["threshold"])
             intercept = float(data["intercept"])
             centers = {str(k): float(v) for k, v in (data.get("centers") or {}).items()}
+            vocabulary = (
+                Vocabulary.from_json(data["vocabulary"]) if data.get("vocabulary") else None
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise TopicFileError(f"{origin}: malformed weights file ({exc})") from None
         if not 0.0 < threshold < 1.0:
             raise TopicFileError(f"{origin}: threshold must be between 0 and 1")
         topic, trained = str(data.get("topic", "")), data.get("trained") or {}
-        return cls(weights, intercept, threshold, topic, trained, centers)
+        return cls(weights, intercept, threshold, topic, trained, centers, vocabulary)
 
     @classmethod
     def load(cls, path: str | Path) -> TopicModel:

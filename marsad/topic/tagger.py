@@ -26,6 +26,8 @@ from marsad.text.language import detect_language
 from marsad.topic.definition import DEFAULT_TOPIC, TopicDefinition
 from marsad.topic.features import ArticleReader, Reading
 from marsad.topic.model import TopicModel
+from marsad.topic.vocabulary import FEATURE as VOCABULARY
+from marsad.topic.vocabulary import SHOWN
 
 __all__ = [
     "DEFAULT_TOPIC",
@@ -64,6 +66,9 @@ class TopicTagger:
     def features(self, title: str, text: str) -> tuple[dict[str, float], dict, Reading]:
         reading = self.reader.read(title or "", text or "")
         values, sources = self.reader.features(reading)
+        vocabulary = self.model.vocabulary
+        if vocabulary is not None:
+            values[VOCABULARY], sources[VOCABULARY] = vocabulary.score(reading.words)
         return values, sources, reading
 
     def explain(self, values: dict[str, float], sources: dict, reading: Reading) -> list[dict]:
@@ -71,6 +76,9 @@ class TopicTagger:
         shares: dict[int, float] = {}
         rows: list[dict] = []
         for name, contribution in self.model.contributions(values).items():
+            if name == VOCABULARY:
+                rows += self._vocabulary_rows(contribution, sources[name])
+                continue
             roles = sources.get(name)
             if not roles:
                 rows.append({"term": name, "concept": "feature", "count": 1,
@@ -85,6 +93,19 @@ class TopicTagger:
                          "weight": round(shares.get(key, 0.0), 4)})  # fmt: skip
         rows.sort(key=lambda r: (-abs(r["weight"]), -r["count"], r["term"]))
         return rows
+
+    def _vocabulary_rows(self, contribution: float, parts: dict[str, float]) -> list[dict]:
+        """The strongest words: each one's part of the vocabulary's log-odds, times the
+        vocabulary feature's weight (what the word added to the article's log-odds)."""
+        weight = self.model.features.get(VOCABULARY, 0.0)
+        if not parts:
+            return [{"term": VOCABULARY, "concept": "feature", "count": 1,
+                     "weight": round(contribution, 4)}]  # fmt: skip
+        strongest = sorted(parts.items(), key=lambda kv: -abs(kv[1]))[:SHOWN]
+        return [
+            {"term": term, "concept": "vocabulary", "count": 1, "weight": round(weight * part, 4)}
+            for term, part in strongest
+        ]
 
     def _subtopics(self, reading: Reading) -> list[str]:
         """Subtopic terms in the paragraphs (or title) that hold evidence."""

@@ -5,7 +5,10 @@
 
 Only the tuning side of the split is used. The model is an L2-regularised logistic
 regression over the features of ``marsad.topic.features`` (standardised while fitting,
-then folded back into the features' own units), with balanced class weights. Both
+then folded back into the features' own units), with balanced class weights, plus one
+learned feature: the log-odds of a vocabulary model over the articles' words and word
+pairs (``marsad.topic.vocabulary``), stacked — each tuning item's value comes from a
+vocabulary model fitted on the other folds. Both
 choices that could be tuned by hand are made by cross-validation on the tuning side
 (stratified by language and label, 5 folds, fixed seed):
 
@@ -30,8 +33,11 @@ from marsad.topic.definition import TopicDefinition
 from marsad.topic.features import ArticleReader, feature_names
 from marsad.topic.metrics import Figures, figures
 from marsad.topic.model import TopicModel
+from marsad.topic.vocabulary import FEATURE as VOCABULARY
+from marsad.topic.vocabulary import MAX_TERMS, fit_vocabulary, words_of
 
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+VOCABULARY_C = 10.0  # the vocabulary model's own regularisation (docs/topic.md)
 FOLDS = 5
 SEED = 20260
 
@@ -96,15 +102,25 @@ def fit(
     x, names = matrix(definition, items)
     gold = np.array([int(i["label"]) for i in items])
     languages = [str(i.get("language") or "und") for i in items]
+    strata = [f"{lang}:{label}" for lang, label in zip(languages, gold, strict=True)]
+    smallest = min(strata.count(s) for s in set(strata))
+    folds = StratifiedKFold(n_splits=max(2, min(FOLDS, smallest)), shuffle=True, random_state=SEED)
+    splits = list(folds.split(x, strata))
+    # Stacking: each item's vocabulary feature comes from a vocabulary model fitted on
+    # the other folds, so the main model learns how far words fitted elsewhere carry.
+    texts = [words_of(i.get("title") or "", i.get("text") or "") for i in items]
+    vocabulary_column = np.zeros(len(items))
+    for train, held in splits:
+        fold_vocabulary = fit_vocabulary([texts[k] for k in train], list(gold[train]), VOCABULARY_C)
+        for k in held:
+            vocabulary_column[k] = fold_vocabulary.score(texts[k])[0]
+    x = np.hstack([x, vocabulary_column[:, None]])
+    names = [*names, VOCABULARY]
     mean, scale = x.mean(axis=0), x.std(axis=0)
     constant = scale < 1e-9  # a feature that never varies here cannot be weighed
     scale[constant] = 1.0
     z = (x - mean) / scale
     z[:, constant] = 0.0
-    strata = [f"{lang}:{label}" for lang, label in zip(languages, gold, strict=True)]
-    smallest = min(strata.count(s) for s in set(strata))
-    folds = StratifiedKFold(n_splits=max(2, min(FOLDS, smallest)), shuffle=True, random_state=SEED)
-    splits = list(folds.split(z, strata))
 
     def model(c: float):
         return LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
@@ -123,6 +139,7 @@ def fit(
     cv = figures(list(gold), list(out_of_fold[best_c] >= threshold), languages)
 
     final = model(best_c).fit(z, gold)
+    vocabulary = fit_vocabulary(texts, list(gold), VOCABULARY_C)
     weights = final.coef_[0] / scale
     # Fold the standardisation into the features' units; features most articles have
     # (present in over half the tuning items) keep their mean as centre (model.py).
@@ -141,6 +158,12 @@ def fit(
         "items": len(items),
         "by_language": by_language,
         "model": "L2 logistic regression, balanced class weights, standardised features",
+        "vocabulary": {
+            "model": "L2 logistic regression over tf-idf words and word pairs, stacked",
+            "c": VOCABULARY_C,
+            "max_terms": MAX_TERMS,
+            "terms": len(vocabulary.terms),
+        },
         "c": best_c,
         "cv": {
             "folds": len(splits),
@@ -156,7 +179,9 @@ def fit(
     report_in_memory = {**report, "out_of_fold": dict(zip([i["id"] for i in items],
                                                           out_of_fold[best_c].tolist(), strict=True))}  # fmt: skip
     nonzero = {n: float(w) for n, w in zip(names, weights, strict=True) if not math.isclose(w, 0)}
-    model_out = TopicModel(nonzero, intercept, threshold, definition.name, report, centers)
+    model_out = TopicModel(
+        nonzero, intercept, threshold, definition.name, report, centers, vocabulary
+    )
     return model_out, report_in_memory
 
 
