@@ -150,6 +150,12 @@ def tag_rows(rows: list[dict], tagger) -> list[TopicTags]:
     return tags
 
 
+def _thresholds(model) -> str:
+    """'0.58 (ar 0.44, en 0.60)': the shared threshold and each language's own."""
+    own = ", ".join(f"{lang} {value:.2f}" for lang, value in sorted(model.thresholds.items()))
+    return f"{model.threshold:.2f}" + (f" ({own})" if own else "")
+
+
 def _tagger(args: argparse.Namespace):
     return load_tagger(args.topic, getattr(args, "threshold", None), getattr(args, "weights", None))
 
@@ -296,14 +302,15 @@ def run_train_topic(args: argparse.Namespace) -> int:
     for line in _skipped_note(skipped):
         print(line)
     print(f"trained on {len(tuning)} items (held out: {len(items) - len(tuning)}); "
-          f"C={report['c']} threshold={model.threshold:.2f} -> {output}")  # fmt: skip
+          f"C={report['c']} threshold={_thresholds(model)} -> {output}")  # fmt: skip
     print("\n".join(format_table("cross-validated (tuning side)", cv_table(report))))
     if getattr(args, "errors", False):
         by_id = {item["id"]: item for item in tuning}
         wrong = [
             (probability, by_id[item_id])
             for item_id, probability in report["out_of_fold"].items()
-            if (probability >= model.threshold) != bool(by_id[item_id]["label"])
+            if (probability >= model.threshold_for(by_id[item_id].get("language")))
+            != bool(by_id[item_id]["label"])
         ]
         print(f"misclassified out of fold: {len(wrong)}")
         for probability, item in sorted(wrong, key=lambda pair: pair[0]):
@@ -322,7 +329,8 @@ def run_eval_topic(args: argparse.Namespace) -> int:
     items, corpus_hash, skipped = _labelled(args)
     split = _split(args)
     trained = tagger.model.trained
-    lines = [f"topic {tagger.definition.name}  threshold {tagger.threshold:.2f}  "
+    shown = f"{tagger.threshold:.2f}" if tagger.override is not None else _thresholds(tagger.model)
+    lines = [f"topic {tagger.definition.name}  threshold {shown}  "
              f"(weights of {trained.get('date', '?')}, C={trained.get('c', '?')})"]  # fmt: skip
     lines += _skipped_note(skipped)
     if split is None:

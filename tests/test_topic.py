@@ -213,6 +213,28 @@ def test_threshold_override_changes_only_the_flag():
     assert loose.tag("", text).is_relevant and not strict.tag("", text).is_relevant
 
 
+def test_each_language_is_judged_by_its_own_threshold():
+    import dataclasses
+
+    from marsad.topic.definition import TopicDefinition
+    from marsad.topic.model import TopicModel
+    from marsad.topic.tagger import TopicTagger
+
+    base = load_tagger().model
+    text = "Iraqi officials said US troops will withdraw from Iraq next year."
+    score = load_tagger().tag("", text).score
+    # A model whose English threshold lies above this score, the shared one below it.
+    model = dataclasses.replace(base, threshold=score / 2, thresholds={"en": (1 + score) / 2})
+    again = TopicModel.from_json(json.loads(json.dumps(model.to_json())))
+    assert again.thresholds == model.thresholds
+    tagger = TopicTagger(TopicDefinition.load(), again)
+    assert not tagger.tag("", text, language="en", detect_language=False).is_relevant
+    assert tagger.tag("", text, language="ar", detect_language=False).is_relevant
+    assert not tagger.tag("", text).is_relevant  # detected: English
+    # An explicit threshold applies to every language.
+    assert TopicTagger(TopicDefinition.load(), again, threshold=score / 2).tag("", text).is_relevant
+
+
 # -- topic files --------------------------------------------------------------------
 WATER_TOPIC = {
     "name": "iraq_water",

@@ -3,7 +3,8 @@
 ``<topic>.weights.json`` sits beside the topic YAML and is written by
 ``marsad train topic`` (``marsad/topic/train.py``). Scoring needs only this file and
 plain Python: ``score = 1 / (1 + exp(-(intercept + Σ weight[f] · (value[f] - center[f]))))``,
-relevant when ``score >= threshold``. The weights are stored in the features' own units
+relevant when ``score >= threshold`` (the article's language's own threshold when the
+file has one: ``thresholds``, each chosen by cross-validation on that language). The weights are stored in the features' own units
 (the standardisation used while fitting is folded in). ``center`` is 0 for every feature
 that is absent from most articles, so an absent feature contributes exactly nothing and
 a present one ``weight · value``; a feature most articles have (their length) is centred
@@ -40,6 +41,8 @@ class TopicModel:
     trained: dict = field(default_factory=dict)  # provenance: date, corpus hash, CV figures
     centers: dict[str, float] = field(default_factory=dict)  # see the module doc
     vocabulary: Vocabulary | None = None  # the learned words (marsad.topic.vocabulary)
+    # Per-language thresholds chosen by cross-validation; ``threshold`` serves the rest.
+    thresholds: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Centres folded into one constant: logit = base + Σ weight · value.
@@ -55,6 +58,9 @@ class TopicModel:
             if weight:
                 total += weight * value
         return total
+
+    def threshold_for(self, language: str | None) -> float:
+        return self.thresholds.get(language or "", self.threshold)
 
     @staticmethod
     def probability(logit: float) -> float:
@@ -80,6 +86,7 @@ class TopicModel:
             "format": FORMAT,
             "topic": self.topic,
             "threshold": self.threshold,
+            **({"thresholds": self.thresholds} if self.thresholds else {}),
             "intercept": self.intercept,
             "weights": dict(sorted(self.features.items(), key=lambda kv: -abs(kv[1]))),
             "centers": self.centers,
@@ -103,12 +110,13 @@ class TopicModel:
             vocabulary = (
                 Vocabulary.from_json(data["vocabulary"]) if data.get("vocabulary") else None
             )
+            thresholds = {str(k): float(v) for k, v in (data.get("thresholds") or {}).items()}
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise TopicFileError(f"{origin}: malformed weights file ({exc})") from None
-        if not 0.0 < threshold < 1.0:
-            raise TopicFileError(f"{origin}: threshold must be between 0 and 1")
+        if not all(0.0 < t < 1.0 for t in (threshold, *thresholds.values())):
+            raise TopicFileError(f"{origin}: thresholds must be between 0 and 1")
         topic, trained = str(data.get("topic", "")), data.get("trained") or {}
-        return cls(weights, intercept, threshold, topic, trained, centers, vocabulary)
+        return cls(weights, intercept, threshold, topic, trained, centers, vocabulary, thresholds)
 
     @classmethod
     def load(cls, path: str | Path) -> TopicModel:

@@ -61,6 +61,7 @@ class TopicTagger:
         self.definition = definition
         self.model = model
         self.threshold = model.threshold if threshold is None else threshold
+        self.override = threshold  # one threshold for every language when given
         self.reader = ArticleReader(definition)
 
     def features(self, title: str, text: str) -> tuple[dict[str, float], dict, Reading]:
@@ -124,6 +125,10 @@ class TopicTagger:
         detected = detect_language(f"{title}\n{text[:800]}", fallback=declared or "")
         return declared if detected == "und" and declared else detected
 
+    def threshold_for(self, language: str | None) -> float:
+        """The threshold an article in ``language`` is judged by."""
+        return self.override if self.override is not None else self.model.threshold_for(language)
+
     def score(self, title: str, text: str) -> float:
         values, _, _ = self.features(title, text)
         return self.model.probability(self.model.logit(values))
@@ -135,7 +140,9 @@ class TopicTagger:
         ``detect_language`` is off (the pipeline has detected it at extraction)."""
         values, sources, reading = self.features(title, text)
         score = self.model.probability(self.model.logit(values))
-        relevant = score >= self.threshold
+        if detect_language:
+            language = self._language(title or "", text or "", language)
+        relevant = score >= self.threshold_for(language)
         entities = self.definition.entities
         return TopicTags(
             score=round(score, 4),
@@ -146,9 +153,7 @@ class TopicTagger:
                 {"type": entities[n][0], "name": entities[n][1], "mentions": count}
                 for n, count in sorted(reading.entities.items(), key=lambda kv: (-kv[1], kv[0]))
             ],
-            language=self._language(title or "", text or "", language)
-            if detect_language
-            else (language or ""),
+            language=language or "",
         )
 
 

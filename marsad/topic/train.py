@@ -15,7 +15,10 @@ choices that could be tuned by hand are made by cross-validation on the tuning s
 * the regularisation strength C, by the lowest out-of-fold log-loss;
 * the threshold, on the out-of-fold probabilities of that C: the one that maximises the
   worst of precision and recall over the languages (the target is both >= 0.95 in each
-  language), the middle of the plateau when several tie.
+  language), the middle of the plateau when several tie; then, for each language with at
+  least ``MIN_PER_LANGUAGE`` items of each label, its own threshold chosen the same way on
+  its own items (scores are not calibrated alike across languages). The shared one
+  serves any other language.
 
 scikit-learn is needed only here (``pip install 'marsad[train]'``); tagging reads the
 weights file with plain Python.
@@ -37,6 +40,7 @@ from marsad.topic.vocabulary import FEATURE as VOCABULARY
 from marsad.topic.vocabulary import MAX_TERMS, fit_vocabulary, words_of
 
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+MIN_PER_LANGUAGE = 30  # of each label, for a language to get its own threshold
 VOCABULARY_C = 10.0  # the vocabulary model's own regularisation (docs/topic.md)
 FOLDS = 5
 SEED = 20260
@@ -136,7 +140,21 @@ def fit(
         losses[c] = _log_loss(gold, probabilities)
     best_c = min(c_grid, key=lambda c: (round(losses[c], 4), c))
     threshold, worst = choose_threshold(out_of_fold[best_c], gold, languages)
-    cv = figures(list(gold), list(out_of_fold[best_c] >= threshold), languages)
+    # Each language with enough of both labels gets its own threshold, chosen the same way
+    # on its own out-of-fold probabilities (the languages' scores are not calibrated alike).
+    thresholds: dict[str, float] = {}
+    for language in sorted(set(languages)):
+        rows = [k for k, lang in enumerate(languages) if lang == language]
+        labels = gold[rows]
+        if min(int(labels.sum()), int(len(rows) - labels.sum())) >= MIN_PER_LANGUAGE:
+            thresholds[language] = choose_threshold(
+                out_of_fold[best_c][rows], labels, [language] * len(rows)
+            )[0]
+    cuts = np.array([thresholds.get(lang, threshold) for lang in languages])
+    cv = figures(list(gold), list(out_of_fold[best_c] >= cuts), languages)
+    worst = min(
+        min(f.precision, f.recall) for lang, f in cv.items() if lang != "all" and f.positives
+    )
 
     final = model(best_c).fit(z, gold)
     vocabulary = fit_vocabulary(texts, list(gold), VOCABULARY_C)
@@ -169,7 +187,9 @@ def fit(
             "folds": len(splits),
             "seed": SEED,
             "log_loss_by_c": {str(c): round(loss, 4) for c, loss in losses.items()},
-            "threshold_objective": "max over thresholds of min(precision, recall) over languages",
+            "threshold_objective": "max over thresholds of min(precision, recall) over "
+            "languages; then per language, the same on its own items",
+            "thresholds": thresholds,
             "worst_precision_recall": round(worst, 4),
             "figures": {lang: f.to_json() for lang, f in sorted(cv.items())},
         },
@@ -180,7 +200,7 @@ def fit(
                                                           out_of_fold[best_c].tolist(), strict=True))}  # fmt: skip
     nonzero = {n: float(w) for n, w in zip(names, weights, strict=True) if not math.isclose(w, 0)}
     model_out = TopicModel(
-        nonzero, intercept, threshold, definition.name, report, centers, vocabulary
+        nonzero, intercept, threshold, definition.name, report, centers, vocabulary, thresholds
     )
     return model_out, report_in_memory
 
