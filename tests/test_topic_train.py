@@ -175,7 +175,7 @@ def test_vocabulary_scores_exactly_as_the_fitted_model_in_plain_python():
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    from marsad.topic.vocabulary import Vocabulary, fit_vocabulary, terms_of, words_of
+    from marsad.topic.vocabulary import SHRINK, Vocabulary, fit_vocabulary, terms_of, words_of
 
     texts = [
         "US troops will leave Iraq by the end of the year, the Pentagon said.",
@@ -194,8 +194,11 @@ def test_vocabulary_scores_exactly_as_the_fitted_model_in_plain_python():
     unseen = [words_of("Will U.S. troops leave Iraq?", "Advisers stay in Erbil."),
               words_of("", "نادي بغداد يفوز بالدوري")]  # fmt: skip
     expected = model.decision_function(reference.transform(unseen))
+    intercept = model.intercept_[0]
     for words, value in zip(unseen, expected, strict=True):
-        assert vocabulary.score(words)[0] == pytest.approx(value, abs=1e-5)
+        known = {t for t in terms_of(words) if t in vocabulary.terms}
+        shrunk = intercept + (value - intercept) * len(known) / (len(known) + SHRINK)
+        assert vocabulary.score(words)[0] == pytest.approx(shrunk, abs=1e-5)
     assert vocabulary.score([])[0] == pytest.approx(model.intercept_[0], abs=1e-6)
     # The tagger's reading keeps the very words the vocabulary was fitted on.
     reader = ArticleReader(TopicDefinition.load())

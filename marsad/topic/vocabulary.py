@@ -6,7 +6,9 @@ Real coverage also speaks through words nobody listed ("residual force", «ال�
 the hard negatives (a Houthi missile, an embassy evacuation). ``marsad train topic`` fits
 a regularised logistic model over the words and word pairs of the labelled articles
 (tf-idf: ``1 + log(count)`` times the inverse document frequency, the vector scaled to
-unit length), keeps the most frequent ``MAX_TERMS`` of them, and stores every kept term's
+unit length — and, when scoring, shrunk by ``n / (n + SHRINK)`` for an article with n
+known terms, so that a headline or a two-sentence summary cannot outvote the evidence),
+keeps the most frequent ``MAX_TERMS`` of them, and stores every kept term's
 idf and weight in the weights file. Its log-odds enter the topic's model as the single
 feature ``text:vocabulary`` (stacking: while fitting, each article's value comes from a
 vocabulary model that never saw it), so the learned combination decides how much the
@@ -33,6 +35,7 @@ from marsad.topic.match import PARAGRAPH_MARK, SENTENCE_MARK, split_units
 FEATURE = "text:vocabulary"
 MAX_TERMS = 8000
 SHOWN = 8  # words listed in matched_terms
+SHRINK = 20  # known terms at which the vocabulary has half its say (see score)
 
 
 def words_of(title: str, text: str) -> list[str]:
@@ -73,7 +76,10 @@ class Vocabulary:
             return self.intercept, {}
         values = {t: (1.0 + math.log(n)) * known[t][0] for t, n in counts.items()}
         norm = math.sqrt(sum(v * v for v in values.values()))
-        parts = {t: known[t][1] * v / norm for t, v in values.items()}
+        # Unit length makes two sentences weigh as much as a whole article; the words'
+        # say grows with how many of them there are (n / (n + SHRINK) of it).
+        share = len(values) / (len(values) + SHRINK) / norm
+        parts = {t: known[t][1] * v * share for t, v in values.items()}
         return self.intercept + sum(parts.values()), parts
 
     def to_json(self) -> dict:
