@@ -201,7 +201,8 @@ def add_marsad_arguments(parser: argparse.ArgumentParser | object) -> None:
         "--topic_threshold",
         type=float,
         default=None,
-        help="Override the topic's relevance threshold (default: the one the topic declares).",
+        help="One relevance threshold for every language (default: the topic weights "
+        "file's, one per language, chosen by cross-validation).",
     )
     add(
         "--max_failed_feeds",

@@ -57,7 +57,8 @@ def _topic_options(parser: argparse.ArgumentParser, threshold: bool = True) -> N
         parser.add_argument(
             "--threshold",
             type=float,
-            help="Relevance threshold (default: the weights file's, chosen by cross-validation).",
+            help="One relevance threshold for every language (default: the weights file's, "
+            "one per language, chosen by cross-validation).",
         )
 
 
@@ -211,11 +212,12 @@ def load_labelled(label_files: list[str], text_sources: list[str]) -> list[dict]
     return items
 
 
-def evaluate(items: list[dict], tagger) -> dict:
-    """Confusion counts per language (the item's, else detected) and the misclassified."""
+def evaluate(items: list[dict], tagger, tags: list[TopicTags] | None = None) -> dict:
+    """Confusion counts per language (the item's, else detected) and the misclassified;
+    ``tags``: the items' tags when they are known already."""
     by_language: dict[str, Counter] = defaultdict(Counter)
     errors = []
-    for item, tag in zip(items, tag_rows(items, tagger), strict=True):
+    for item, tag in zip(items, tag_rows(items, tagger) if tags is None else tags, strict=True):
         language = item.get("language") or tag.language or "und"
         gold, predicted = bool(int(item["label"])), tag.is_relevant
         outcome = ("T" if gold == predicted else "F") + ("P" if predicted else "N")
@@ -329,7 +331,7 @@ def run_eval_topic(args: argparse.Namespace) -> int:
     items, corpus_hash, skipped = _labelled(args)
     split = _split(args)
     trained = tagger.model.trained
-    shown = f"{tagger.threshold:.2f}" if tagger.override is not None else _thresholds(tagger.model)
+    shown = f"{tagger.override:.2f}" if tagger.override is not None else _thresholds(tagger.model)
     lines = [f"topic {tagger.definition.name}  threshold {shown}  "
              f"(weights of {trained.get('date', '?')}, C={trained.get('c', '?')})"]  # fmt: skip
     lines += _skipped_note(skipped)
@@ -347,17 +349,18 @@ def run_eval_topic(args: argparse.Namespace) -> int:
                 f"{trained['cv']['folds']} folds){note}",
                 cv_table(trained),
             )
-        result = evaluate(test, tagger)
+        tags = tag_rows(test, tagger)
+        result = evaluate(test, tagger, tags)
         lines += format_table(
             f"held out: test side ({len(test)} items, split {split.sha256[:12]})",
             _figures(result),
         )
-        fresh = [item for item in test if item["id"] in split.fresh]
+        fresh = [k for k, item in enumerate(test) if item["id"] in split.fresh]
         if fresh:
             lines += format_table(
                 f"of which the fresh batch, labelled after the scorer was fixed "
                 f"({len(fresh)} items)",
-                _figures(evaluate(fresh, tagger)),
+                _figures(evaluate([test[k] for k in fresh], tagger, [tags[k] for k in fresh])),
             )
     print("\n".join(lines + format_errors(result)))
     return 0

@@ -68,14 +68,19 @@ _MEMBERS = "members"
 _KEYS = "keys"
 
 
-def _outputs(fp: Fingerprint, config: NearDupConfig):
+def _bucket_entries(fp: Fingerprint, config: NearDupConfig) -> list[tuple]:
+    """One compact (shard, entry) per bucket key of the fingerprint."""
+    rank = pack_rank(fp.rank)
+    return [(shard_of(key), pack_bucket_entry(key, rank)) for key in bucket_keys(fp, config)]
+
+
+def _outputs(fp: Fingerprint, entries: list[tuple]):
     """The fingerprint as the shuffles carry it: packed (for verification), as a small
-    ``Member`` (for components), and one compact entry per bucket key."""
+    ``Member`` (for components), and its bucket entries."""
     yield pvalue.TaggedOutput(_FINGERPRINTS, (fp.doc_id, pack_fingerprint(fp)))
     yield pvalue.TaggedOutput(_MEMBERS, (fp.doc_id, fp.member()))
-    rank = pack_rank(fp.rank)
-    for key in bucket_keys(fp, config):
-        yield pvalue.TaggedOutput(_KEYS, (shard_of(key), pack_bucket_entry(key, rank)))
+    for entry in entries:
+        yield pvalue.TaggedOutput(_KEYS, entry)
 
 
 def _clean_article(element: tuple[Article, frozenset], config: NearDupConfig):
@@ -83,8 +88,7 @@ def _clean_article(element: tuple[Article, frozenset], config: NearDupConfig):
     fingerprint, its bucket entries): a pure function, run in a worker process."""
     article, lines = element
     article, cleaned, fp = clean_and_fingerprint(article, lines, config, published_micros(article))
-    rank = pack_rank(fp.rank)
-    entries = [(shard_of(key), pack_bucket_entry(key, rank)) for key in bucket_keys(fp, config)]
+    entries = _bucket_entries(fp, config)
     return article, cleaned.repeats_removed, cleaned.boilerplate_removed, fp, entries
 
 
@@ -129,19 +133,10 @@ class _CleanAndFingerprint(beam.DoFn):
             counter(STAGE, "cleaned.repeated_paragraphs")
         if boilerplate_removed:
             counter(STAGE, "cleaned.boilerplate")
-        outputs = [
-            article,
-            pvalue.TaggedOutput(_FINGERPRINTS, (fp.doc_id, pack_fingerprint(fp))),
-            pvalue.TaggedOutput(_MEMBERS, (fp.doc_id, fp.member())),
-        ]
-        outputs.extend(pvalue.TaggedOutput(_KEYS, entry) for entry in entries)
-        for output in outputs:
-            if isinstance(output, pvalue.TaggedOutput):
-                yield pvalue.TaggedOutput(
-                    output.tag, WindowedValue(output.value, timestamp, (window,))
-                )
-            else:
-                yield WindowedValue(output, timestamp, (window,))
+        # Results drained in finish_bundle need their element's timestamp and window.
+        yield WindowedValue(article, timestamp, (window,))
+        for output in _outputs(fp, entries):
+            yield pvalue.TaggedOutput(output.tag, WindowedValue(output.value, timestamp, (window,)))
 
 
 class _FingerprintStored(beam.DoFn):
@@ -149,9 +144,8 @@ class _FingerprintStored(beam.DoFn):
         self.config = config
 
     def process(self, row: StoredText):
-        yield from _outputs(
-            stored_fingerprint(row, self.config, row.published_at_us or None), self.config
-        )
+        fp = stored_fingerprint(row, self.config, row.published_at_us or None)
+        yield from _outputs(fp, _bucket_entries(fp, self.config))
 
 
 class _ConcatEntries(beam.CombineFn):

@@ -37,6 +37,10 @@ from transforms.common import (
     failure_from_fields,
 )
 
+# Elements handed to the pool per worker before the oldest result is waited for: enough
+# that one slow page does not leave the other workers idle.
+IN_FLIGHT_PER_WORKER = 8
+
 
 @dataclass(frozen=True)
 class _Done:
@@ -97,7 +101,7 @@ class PooledStageDoFn(StageDoFn):
         super().setup()
         self._work = self.work()
         self._pool = shared_pool(self.workers)
-        self._limit = 8 * max(self.workers, 1)  # a slow page must not idle the others
+        self._limit = IN_FLIGHT_PER_WORKER * max(self.workers, 1)
 
     def start_bundle(self) -> None:
         self._in_flight: deque[_InFlight] = deque()
@@ -187,7 +191,7 @@ class InOrderPool:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._pool = shared_pool(workers)
-        self._limit = 8 * max(workers, 1)
+        self._limit = IN_FLIGHT_PER_WORKER * max(workers, 1)
         self._in_flight: deque[tuple[Callable[[Any], Any], Any, Any, Any]] = deque()
 
     def reset(self) -> None:

@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass, field
 
 from marsad.topic.definition import TermRole, TopicDefinition
-from marsad.topic.match import PARAGRAPH_MARK, SENTENCE_MARK, split_units
+from marsad.topic.match import PARAGRAPH_MARK, SENTENCE_MARK, plain_tokens, split_units
 
 TITLE, LEAD, BODY = 0, 1, 2
 POSITIONS = ("title", "lead", "body")
@@ -161,9 +161,7 @@ class ArticleReader:
         reading = Reading()
         lead = self.definition.lead_sentences
         units = reading.units
-        title_tokens = (
-            split_units(title).replace(SENTENCE_MARK, " ").replace(PARAGRAPH_MARK, " ").split()
-        )
+        title_tokens = plain_tokens(title)
         words = reading.words
         words += title_tokens
         if title_tokens:
@@ -217,6 +215,7 @@ class ArticleReader:
         members: dict[int, list[Unit]] = {}
         strong_roles: list[TermRole] = []
         contexts: dict[str, list[TermRole]] = {}
+        mentions: dict[str, list[TermRole]] = {}  # concept:… and subtopic:… features
         presence_counts = [0, 0, 0]
         for unit in units:
             members.setdefault(unit.paragraph, []).append(unit)
@@ -226,6 +225,10 @@ class ArticleReader:
                     strong_roles.append(role)
                 if role.negative:
                     contexts.setdefault(role.negative, []).append(role)
+                for name in role.concepts:
+                    mentions.setdefault(f"concept:{name}", []).append(role)
+                for name in role.subtopics:
+                    mentions.setdefault(f"subtopic:{name}", []).append(role)
             if (
                 presence
                 and not unit.damped
@@ -324,13 +327,6 @@ class ArticleReader:
         for name, roles in contexts.items():
             values[f"context:{name}"] = math.log1p(len(roles))
             sources[f"context:{name}"] = roles
-        mentions: dict[str, list[TermRole]] = {}
-        for unit in units:
-            for role in unit.roles:
-                for name in role.concepts:
-                    mentions.setdefault(f"concept:{name}", []).append(role)
-                for name in role.subtopics:
-                    mentions.setdefault(f"subtopic:{name}", []).append(role)
         for name, roles in mentions.items():
             values[name] = math.log1p(len(roles))
             sources[name] = roles

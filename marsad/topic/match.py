@@ -94,6 +94,11 @@ def split_units(text: str) -> str:
     return normalize_for_matching(text.replace("\n", f" {PARAGRAPH_MARK} "))
 
 
+def plain_tokens(text: str) -> list[str]:
+    """The normalised tokens of ``text`` without the sentence and paragraph markers."""
+    return split_units(text).replace(SENTENCE_MARK, " ").replace(PARAGRAPH_MARK, " ").split()
+
+
 class PhraseIndex:
     """Leftmost-longest phrase lookup over token ids; ``payloads[i]`` belongs to phrase i."""
 

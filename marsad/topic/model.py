@@ -4,8 +4,9 @@
 ``marsad train topic`` (``marsad/topic/train.py``). Scoring needs only this file and
 plain Python: ``score = 1 / (1 + exp(-(intercept + Σ weight[f] · (value[f] - center[f]))))``,
 relevant when ``score >= threshold`` (the article's language's own threshold when the
-file has one: ``thresholds``, each chosen by cross-validation on that language). The weights are stored in the features' own units
-(the standardisation used while fitting is folded in). ``center`` is 0 for every feature
+file has one: ``thresholds``, each chosen by cross-validation on that language). The
+weights are stored in the features' own units (the standardisation used while fitting
+is folded in). ``center`` is 0 for every feature
 that is absent from most articles, so an absent feature contributes exactly nothing and
 a present one ``weight · value``; a feature most articles have (their length) is centred
 on the training mean, so that its contribution reads "longer or shorter than usual".

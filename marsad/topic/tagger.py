@@ -60,7 +60,6 @@ class TopicTagger:
     ) -> None:
         self.definition = definition
         self.model = model
-        self.threshold = model.threshold if threshold is None else threshold
         self.override = threshold  # one threshold for every language when given
         self.reader = ArticleReader(definition)
 

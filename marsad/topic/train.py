@@ -139,7 +139,7 @@ def fit(
         out_of_fold[c] = probabilities
         losses[c] = _log_loss(gold, probabilities)
     best_c = min(c_grid, key=lambda c: (round(losses[c], 4), c))
-    threshold, worst = choose_threshold(out_of_fold[best_c], gold, languages)
+    threshold, _ = choose_threshold(out_of_fold[best_c], gold, languages)
     # Each language with enough of both labels gets its own threshold, chosen the same way
     # on its own out-of-fold probabilities (the languages' scores are not calibrated alike).
     thresholds: dict[str, float] = {}

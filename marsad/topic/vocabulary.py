@@ -30,7 +30,7 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import pairwise
 
-from marsad.topic.match import PARAGRAPH_MARK, SENTENCE_MARK, split_units
+from marsad.topic.match import plain_tokens
 
 FEATURE = "text:vocabulary"
 MAX_TERMS = 8000
@@ -41,10 +41,7 @@ SHRINK = 20  # known terms at which the vocabulary has half its say (see score)
 def words_of(title: str, text: str) -> list[str]:
     """The article's normalised words, read exactly as the topic's matching reads them
     (``ArticleReader.read`` keeps the same list, so tagging normalises once)."""
-    words: list[str] = []
-    for part in (title, text):
-        words += split_units(part).replace(SENTENCE_MARK, " ").replace(PARAGRAPH_MARK, " ").split()
-    return words
+    return plain_tokens(title) + plain_tokens(text)
 
 
 def terms_of(words: list[str]) -> list[str]:
