@@ -135,6 +135,30 @@ def test_presence_without_a_word_of_leaving_is_its_own_evidence():
     assert "presence:lead" not in iraqi
 
 
+def test_iraqs_own_forces_place_the_sentence_and_partners_are_forces():
+    # «القوات العراقية» shadows «القوات» (not the coalition) but still says where:
+    # advisers sent to train Iraqi forces are in Iraq even when Iraq is not named.
+    from marsad.topic.definition import TopicDefinition
+    from marsad.topic.features import ArticleReader
+
+    reader = ArticleReader(TopicDefinition.load())
+
+    def features(text: str) -> dict[str, float]:
+        return reader.features(reader.read("", text))[0]
+
+    for text in (
+        "وأرسلت واشنطن 300 مستشار عسكري أمريكي لتدريب القوات العراقية.",
+        "Washington sent 300 more US advisers to train Iraqi forces.",
+        # A partner's forces named by the adjective («الكندية»), present («يوجد»):
+        "ويوجد نحو 70 جنديا من أفراد القوات الخاصة الكندية في شمال العراق.",
+        "New Zealand troops are based at Camp Taji to train Iraqi soldiers.",
+    ):
+        found = features(text)
+        assert found.get("presence:lead") and "place:absent" not in found, text
+    alone = features("The Iraqi army retook the town.")
+    assert "presence:lead" not in alone and "evidence:none" in alone
+
+
 def test_a_passing_mention_in_the_tail_is_not_enough(tagger):
     body = "\n".join(
         ["صوت البرلمان العراقي على الموازنة بعد جلسة طويلة شهدت خلافات حول حصص المحافظات."] * 4

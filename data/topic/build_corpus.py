@@ -1,6 +1,7 @@
 """Build data/topic/labelled.jsonl from the labelling files, and fix the test split.
 
     .venv/bin/python data/topic/build_corpus.py [--labels /work/labels] [--fix-split]
+    .venv/bin/python data/topic/build_corpus.py --extend --labels NEW_DIR --fix-split
 
 Inputs: the web excerpts labelled by the guide (every ``<labels>/*.jsonl``: ``en``,
 ``ar`` and their extensions ``en2``, ``ar2`` …; stored public news pages, text as stored) and the ANT ids labelled by the topic
@@ -10,6 +11,10 @@ characters of text), given a stable id (web: ``w_`` + 12 hex of the SHA-1 of the
 ANT: its docno), and de-duplicated: by normalised URL, then by near-identical text
 (two items of one language whose word 5-shingle sets overlap by 80% of the smaller
 one: the first labelled is kept). What was dropped and why is printed.
+
+With ``--extend`` the web items already in ``data/topic/labelled.jsonl`` come first and
+the label files only add to them, so a new round needs only its own files (the earlier
+rounds' files live outside the project).
 
 ``--fix-split`` assigns every item not yet in ``data/topic/split.json`` (stratified by
 language, period and label; marsad.topic.corpus.make_split) and records the stage.
@@ -75,6 +80,8 @@ def read_web(path: Path, dropped: Counter) -> list[dict]:
         except json.JSONDecodeError:
             dropped[f"{path.name}: not JSON"] += 1
             continue
+        if "ant_row" in row:  # an ANT item of the corpus (--extend): ant_labels.jsonl has it
+            continue
         missing = [f for f in FIELDS if row.get(f) in (None, "")]
         if missing:
             dropped[f"{path.name}: missing {','.join(missing)}"] += 1
@@ -115,9 +122,16 @@ def main(argv: list[str] | None = None) -> int:
         help="with --fix-split: hold out every new item (a fresh batch labelled after the "
         "scorer was fixed, reported on its own)",
     )
+    parser.add_argument(
+        "--extend",
+        action="store_true",
+        help="keep the web items of the current corpus first; the label files add to them",
+    )
     args = parser.parse_args(argv)
     dropped: Counter = Counter()
     files = sorted(Path(args.labels).glob("*.jsonl"))
+    if args.extend:
+        files.insert(0, DEFAULT_CORPUS)  # its ANT items have no text and are skipped here
     web = [item for path in files for item in read_web(path, dropped)]
     ant = read_ant(DATA / "ant_labels.jsonl")
     kept: list[dict] = []
