@@ -2,7 +2,8 @@
 useful work, on real pages served on loopback with zero latency (issue #15).
 
     python benchmarks/overhead.py [--pages 500[,5000]] [--repeats 3] [--profile-pages 2000]
-                                  [--eval-dir DIR] [--json-out FILE] [-- marsad run options]
+                                  [--eval-dir DIR] [--json-out FILE] [--baseline DIR]
+                                  [-- marsad run options]
 
 The corpus (``benchmarks/overhead_corpus.py``): the 439 pages of the shared extraction
 benchmarks (scrapinghub, fundus), replicated with shuffled article text to the size asked.
@@ -23,6 +24,9 @@ Each run also records the machine's load: the cores busy with other work while i
 (all CPU time on the machine minus the measured tree's and the corpus server's).
 Extraction quality is measured on the originals of each run (bag-of-words token F1
 against the benchmarks' ground truth, as ``../shared/eval/README.md`` describes).
+``--baseline DIR`` runs the ``marsad`` of another checkout (its folder first on the
+import path, this environment's packages) as a third subject in the same interleaved
+rounds, so a change is measured against its parent in the same conditions.
 ``--profile-pages N`` adds one run of each side under py-spy, split by stage
 (``benchmarks/overhead_profile.py``). Skips cleanly when ``../shared/eval`` is absent.
 """
@@ -282,6 +286,16 @@ def bare_command(urls: Path, out_file: Path) -> list[str]:
     return [sys.executable, str(HERE / "overhead_bare.py"), str(urls), str(out_file)]
 
 
+def baseline_env(checkout: str) -> dict[str, str]:
+    """``marsad run`` of another checkout (e.g. ``git worktree add /tmp/base main``) with
+    this environment's packages: its folder first on the import path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(Path(checkout).resolve()), env.get("PYTHONPATH", "")) if p
+    )
+    return env
+
+
 def machine() -> dict:
     return {
         "platform": platform.platform(),
@@ -310,17 +324,22 @@ def compare_at(
         urls = workdir / f"urls-{size}.txt"
         urls.write_text("\n".join(server.urls()) + "\n", encoding="utf-8")
         server_pid = server._process.pid
+        subjects = ["bare", "pipeline"] + (["baseline"] if args.baseline else [])
         for repeat in range(args.repeats):
-            order = ("bare", "pipeline") if repeat % 2 == 0 else ("pipeline", "bare")
+            shift = repeat % len(subjects)
+            order = subjects[shift:] + subjects[:shift]  # each subject in each place in turn
             for subject in order:
                 output = workdir / f"{subject}-{size}-{repeat}"
+                env = None
                 if subject == "bare":
                     out_file = Path(f"{output}.parquet")
                     command = bare_command(urls, out_file)
                 else:
                     command = pipeline_command(sources, output, marsad_args)
+                    if subject == "baseline":
+                        env = baseline_env(args.baseline)
                 with open(workdir / f"{subject}-{size}-{repeat}.log", "wb") as log:
-                    run = measure(subject, size, command, server_pid, log=log)
+                    run = measure(subject, size, command, server_pid, env=env, log=log)
                 if subject == "bare":
                     texts, rows = bare_texts(out_file)
                     out_file.unlink(missing_ok=True)
@@ -345,9 +364,20 @@ def _median(runs: list[Run], attribute: str) -> float:
     return statistics.median(getattr(r, attribute) for r in runs)
 
 
+def _ratios(medians: dict, subject: str) -> dict[str, float]:
+    mine, bare = medians[subject], medians["bare"]
+    return {
+        "cpu": mine["cpu_s"] / bare["cpu_s"],
+        "wall": mine["wall_s"] / bare["wall_s"],
+        "peak_memory": mine["peak_mb"] / bare["peak_mb"],
+        "peak_rss_sum": mine["tree_rss_mb"] / bare["tree_rss_mb"],
+    }
+
+
 def summarise(size: int, runs: list[Run], quality: dict) -> dict:
-    by = {s: [r for r in runs if r.subject == s and r.exit_code == 0] for s in ("bare", "pipeline")}
-    if not by["bare"] or not by["pipeline"]:
+    subjects = sorted({r.subject for r in runs}, key=("bare", "pipeline", "baseline").index)
+    by = {s: [r for r in runs if r.subject == s and r.exit_code == 0] for s in subjects}
+    if not all(by.values()):
         return {"pages": size, "error": "a subject failed", "runs": [asdict(r) for r in runs]}
     medians = {
         s: {
@@ -356,17 +386,17 @@ def summarise(size: int, runs: list[Run], quality: dict) -> dict:
         }
         for s in by
     }
-    ratios = {
-        "cpu": medians["pipeline"]["cpu_s"] / medians["bare"]["cpu_s"],
-        "wall": medians["pipeline"]["wall_s"] / medians["bare"]["wall_s"],
-        "peak_memory": medians["pipeline"]["peak_mb"] / medians["bare"]["peak_mb"],
-        "peak_rss_sum": medians["pipeline"]["tree_rss_mb"] / medians["bare"]["tree_rss_mb"],
-    }
+    ratios = _ratios(medians, "pipeline")
     others = [r.other_load_cores for r in runs]
     return {
         "pages": size,
         "medians": medians,
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
+        **(
+            {"baseline_ratios": {k: round(v, 3) for k, v in _ratios(medians, "baseline").items()}}
+            if "baseline" in medians
+            else {}
+        ),
         "targets_met": {k: ratios[k] <= limit for k, limit in TARGETS.items()},
         "cpu_per_page_ms": {s: round(1000 * medians[s]["cpu_s"] / size, 1) for s in medians},
         "extraction_f1": quality,
@@ -446,22 +476,28 @@ def print_summary(results: list[dict]) -> None:
         if "ratios" not in r:
             print(f"| {r['pages']} | {r.get('error')} |")
             continue
-        m, q = r["medians"], r["ratios"]
-        print(
-            f"| {r['pages']} | {q['cpu']:.2f}x ({m['pipeline']['cpu_s']:.1f} / {m['bare']['cpu_s']:.1f} s) "
-            f"| {q['wall']:.2f}x ({m['pipeline']['wall_s']:.1f} / {m['bare']['wall_s']:.1f} s) "
-            f"| {q['peak_memory']:.2f}x ({m['pipeline']['peak_mb']:.0f} / {m['bare']['peak_mb']:.0f} MB) "
-            f"| {q['peak_rss_sum']:.2f}x ({m['pipeline']['tree_rss_mb']:.0f} / {m['bare']['tree_rss_mb']:.0f} MB) "
-            f"| {r['noise']['other_load_cores']['median']:.2f} cores (max {r['noise']['other_load_cores']['max']:.2f}) |"
-        )
-    print("\nextraction F1 on the originals (pipeline vs bare):")
+        m = r["medians"]
+        for subject, q in (("pipeline", r["ratios"]), ("baseline", r.get("baseline_ratios"))):
+            if q is None:
+                continue
+            label = r["pages"] if subject == "pipeline" else f"{r['pages']} (baseline)"
+            print(
+                f"| {label} | {q['cpu']:.2f}x ({m[subject]['cpu_s']:.1f} / {m['bare']['cpu_s']:.1f} s) "
+                f"| {q['wall']:.2f}x ({m[subject]['wall_s']:.1f} / {m['bare']['wall_s']:.1f} s) "
+                f"| {q['peak_memory']:.2f}x ({m[subject]['peak_mb']:.0f} / {m['bare']['peak_mb']:.0f} MB) "
+                f"| {q['peak_rss_sum']:.2f}x ({m[subject]['tree_rss_mb']:.0f} / {m['bare']['tree_rss_mb']:.0f} MB) "
+                f"| {r['noise']['other_load_cores']['median']:.2f} cores (max {r['noise']['other_load_cores']['max']:.2f}) |"
+            )
+    print("\nextraction F1 on the originals (pipeline [baseline] vs bare):")
     for r in results:
         f1 = r.get("extraction_f1", {})
         for bench in ("scrapinghub", "fundus"):
             p, b = f1.get("pipeline", {}).get(bench), f1.get("bare", {}).get(bench)
+            base = f1.get("baseline", {}).get(bench)
             if p and b:
+                shown = f"{p['f1']:.4f}" + (f" [{base['f1']:.4f}]" if base else "")
                 print(
-                    f"  {r['pages']:5d} pages, {bench} ({p['pages']} pages): {p['f1']:.4f} vs {b['f1']:.4f}"
+                    f"  {r['pages']:5d} pages, {bench} ({p['pages']} pages): {shown} vs {b['f1']:.4f}"
                 )
 
 
@@ -480,6 +516,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-rate", type=int, default=67)
     parser.add_argument("--eval-dir", default=None)
     parser.add_argument("--json-out", default=None)
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        metavar="DIR",
+        help="another checkout of marsad (e.g. main) run as a third, interleaved subject",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args(argv)
 
