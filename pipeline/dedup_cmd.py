@@ -30,10 +30,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import StandardOptions
 
 from marsad.dedup.clusters import Status
 from marsad.dedup.neardup import NearDupConfig
+from pipeline.beam_options import CachedViewOptions, cache_dofn_specs
 from pipeline.options import add_dedup_arguments, dedup_config
 from pipeline.tables import read_table, write_table
 from schemas.records import Article
@@ -175,7 +176,8 @@ def cluster_with_beam(
     so the driver never holds the articles twice) or a list of articles. ``metrics``,
     when given, receives the run's counters and distributions (``dedup_near.*``).
     """
-    options = PipelineOptions(beam_args or [])
+    cache_dofn_specs()
+    options = CachedViewOptions(beam_args or [])
     if not options.view_as(StandardOptions).runner:
         options.view_as(StandardOptions).runner = "FnApiRunner"
     # Dropping is applied to the table afterwards, so every row gets its decision here.

@@ -21,6 +21,7 @@ from marsad import workers
 from marsad.errors import MarsadError, OutputError, StorageError
 from marsad.text import language
 from pipeline import journal, launch
+from pipeline.beam_options import CachedViewOptions, cache_dofn_specs
 from pipeline.graph import build_batch
 from pipeline.launch import new_pipeline
 from pipeline.lock import acquire_run_lock, take_lock
@@ -60,8 +61,10 @@ def versions() -> dict[str, str]:
 
 
 def pipeline_options(argv: list[str]) -> PipelineOptions:
-    """Beam options from argv; local runs name the runner (no Prism download attempt)."""
-    options = PipelineOptions(argv)
+    """Beam options from argv; local runs name the runner (no Prism download attempt).
+    Each view is built once, and DoFn specs are inspected once (``pipeline.beam_options``)."""
+    cache_dofn_specs()
+    options = CachedViewOptions(argv)
     standard = options.view_as(StandardOptions)
     if not standard.runner:
         standard.runner = LOCAL_RUNNER
