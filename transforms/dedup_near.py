@@ -218,9 +218,12 @@ _OWN, _ASKS, _CANDIDATE = b"F", b"L", b"C"
 _EXACT, _NEAR = b"\x01", b"\x00"
 
 
-def _own(item):
+def _own_if_paired(item, paired):
+    """A fingerprint as its record in the join on the earlier document, if it is in
+    some candidate pair."""
     doc_id, packed = item
-    return doc_id, _OWN + packed
+    if doc_id in paired:
+        yield doc_id, _OWN + packed
 
 
 def _asks(element):
@@ -296,11 +299,18 @@ def _fixed_links(item):
 
 
 def _in_component(item, roots):
-    """(root, member or edge) for items of a component (keyed by the member / earlier id)."""
+    """(root, member) for a member of a component."""
     doc_id, value = item
     root = roots.get(doc_id)
     if root is not None:  # else in no component: canonical by default
         yield root, value
+
+
+def _edge_in_component(edge, roots):
+    """(root, edge) for an edge of a component (found by its earlier document)."""
+    root = roots.get(edge.a)
+    if root is not None:
+        yield root, edge
 
 
 class _Decide(beam.DoFn):
@@ -326,25 +336,18 @@ class _Decide(beam.DoFn):
 
 
 class _Apply(beam.DoFn):
+    """Article → the article with its decision (``decisions``: id → Status, for the
+    articles that have a compatible neighbour; any other is canonical)."""
+
     def __init__(self, drop_duplicates: bool) -> None:
         self.drop_duplicates = drop_duplicates
 
-    def process(self, element):
-        doc_id, grouped = element
-        statuses = list(grouped["status"])
-        status = statuses[0] if statuses else Status(doc_id, True, doc_id)
-        for article in grouped["article"]:
-            applied = apply_decision(article, status, self.drop_duplicates)
-            if applied is not None:
-                yield applied
-
-
-def _typed(label: str, pcoll):
-    return pcoll | label >> beam.Map(lambda kv: kv).with_output_types(Tuple[str, Any])
-
-
-def _keyed(label: str, pcoll, key):
-    return pcoll | label >> beam.Map(lambda x: (key(x), x)).with_output_types(Tuple[str, Any])
+    def process(self, article: Article, decisions):
+        doc_id = article.article_id
+        status = decisions.get(doc_id) or Status(doc_id, True, doc_id)
+        applied = apply_decision(article, status, self.drop_duplicates)
+        if applied is not None:
+            yield applied
 
 
 def _ids_of_pair(element):
@@ -379,9 +382,10 @@ class NearDuplicateDecisions(beam.PTransform):
                 lambda a: [((a.source, line), 1) for line in edge_lines(a.text or "")]
             ).with_output_types(Tuple[Tuple[str, str], int])
             | "CountOutletLines" >> beam.CombinePerKey(sum)
-            | "FrequentLines" >> beam.Filter(lambda kv: kv[1] >= config.min_outlet_pages)
-            | "BySource"
-            >> beam.MapTuple(lambda key, _count: key).with_output_types(Tuple[str, str])
+            | "FrequentLines"
+            >> beam.FlatMapTuple(
+                lambda key, count: [key] if count >= config.min_outlet_pages else []
+            ).with_output_types(Tuple[str, str])
             | "GroupBySource" >> beam.GroupByKey()
             | "LineSets" >> beam.MapTuple(lambda source, lines: (source, frozenset(lines)))
         )
@@ -398,12 +402,13 @@ class NearDuplicateDecisions(beam.PTransform):
             members.append(old[_MEMBERS])
             keys.append(old[_KEYS])
         all_fps = tuple(fps) | "AllFingerprints" >> beam.Flatten()
-        all_members = _typed("TypedMembers", tuple(members) | "AllMembers" >> beam.Flatten())
+        all_members = tuple(members) | "AllMembers" >> beam.Flatten().with_output_types(
+            Tuple[str, Any]
+        )
 
         pairs = (
             tuple(keys)
-            | "AllBucketEntries" >> beam.Flatten()
-            | "TypedEntries" >> beam.Map(lambda kv: kv).with_output_types(Tuple[int, bytes])
+            | "AllBucketEntries" >> beam.Flatten().with_output_types(Tuple[int, bytes])
             | "GroupByShard" >> beam.CombinePerKey(_ConcatEntries())
             | "BucketPairs"
             >> beam.ParDo(_PairsOfShard(config.max_bucket_pairs)).with_output_types(
@@ -421,14 +426,12 @@ class NearDuplicateDecisions(beam.PTransform):
         def only_paired(label, pcoll):
             return pcoll | label >> beam.Filter(lambda kv, ids: kv[0] in ids, paired)
 
-        def own(label, pcoll):
-            return only_paired(f"{label}Paired", pcoll) | label >> beam.Map(_own).with_output_types(
-                Tuple[str, bytes]
-            )
-
+        own = all_fps | "OwnEarlier" >> beam.FlatMap(_own_if_paired, paired).with_output_types(
+            Tuple[str, bytes]
+        )
         asks = pairs | "Asks" >> beam.Map(_asks).with_output_types(Tuple[str, bytes])
         candidates = (
-            (own("OwnEarlier", all_fps), asks)
+            (own, asks)
             | "ToEarlier" >> beam.Flatten()
             | "JoinEarlier" >> beam.GroupByKey()
             | "Candidates" >> beam.FlatMap(_candidates).with_output_types(Tuple[str, bytes])
@@ -440,17 +443,17 @@ class NearDuplicateDecisions(beam.PTransform):
             edges | "Links" >> beam.FlatMap(_links, rule),
             all_members | "FixedLinks" >> beam.FlatMap(_fixed_links),
         ) | "AllLinks" >> beam.Flatten()
+        # No links: no components (every article canonical).
         roots = beam.pvalue.AsSingleton(
-            links | "Components" >> beam.CombineGlobally(_UnionFindFn())
+            links | "Components" >> beam.CombineGlobally(_UnionFindFn()).without_defaults(),
+            default_value={},
         )
-        keyed_edges = _keyed("EdgeByEarlier", edges, lambda e: e.a)
         decisions = (
             (
                 all_members | "MemberComponent" >> beam.FlatMap(_in_component, roots),
-                keyed_edges | "EdgeComponent" >> beam.FlatMap(_in_component, roots),
+                edges | "EdgeComponent" >> beam.FlatMap(_edge_in_component, roots),
             )
-            | "ComponentParts" >> beam.Flatten()
-            | "TypedParts" >> beam.Map(lambda kv: kv).with_output_types(Tuple[str, Any])
+            | "ComponentParts" >> beam.Flatten().with_output_types(Tuple[str, Any])
             | "GroupByComponent" >> beam.GroupByKey()
             | "Decide" >> beam.ParDo(_Decide(config))
         )
@@ -474,11 +477,13 @@ class ClusterNearDuplicates(beam.PTransform):
 
     def expand(self, inputs):
         parts = inputs | "Decisions" >> NearDuplicateDecisions(self.config, self.workers)
-        return (
-            {
-                "article": _keyed("ArticleById", parts["articles"], lambda a: a.article_id),
-                "status": _keyed("DecisionById", parts["decisions"], lambda s: s.doc_id),
-            }
-            | "JoinDecisions" >> beam.CoGroupByKey()
-            | "Apply" >> beam.ParDo(_Apply(self.config.drop_duplicates))
+        # The decisions (one per article with a neighbour, small) join the cleaned
+        # articles as a side input: the articles are not keyed and shuffled again.
+        decisions = beam.pvalue.AsDict(
+            parts["decisions"]
+            | "DecisionById"
+            >> beam.Map(lambda status: (status.doc_id, status)).with_output_types(Tuple[str, Any])
+        )
+        return parts["articles"] | "Apply" >> beam.ParDo(
+            _Apply(self.config.drop_duplicates), decisions
         )
