@@ -8,13 +8,13 @@ The stages of ``marsad.dedup.neardup`` as Beam steps, each keyed so that it scal
                        one (bucket key, rank) per LSH band and content hash
     Buckets            keyed by bucket → candidate pairs (earlier, later)
     Verify             keyed by document id (two joins) → exact similarity in both
-                       views; compatible pairs become edges
+                       views; compatible pairs become edges (``transforms/dedup_pairs.py``)
     Components         linked pairs and fixed clusters → union-find (a combine: ids of
                        documents with a link, not texts) → component of each document
     Decide             keyed by component: constrained agglomeration
                        (``marsad.dedup.clusters``) → a decision per new document
-    Apply              keyed by article id → Article with the cluster fields (an article
-                       in no component is canonical)
+    Apply              each cleaned Article with its decision (a side input by article
+                       id; an article in no component is canonical) → the cluster fields
 
 Rows of earlier runs (``StoredText``) take part with the decision they were written
 with; they are never re-emitted. Every step is a function of its key's values, so the
@@ -23,7 +23,6 @@ result does not depend on bundling or input order, and equals ``neardup.cluster`
 
 from __future__ import annotations
 
-from collections import defaultdict
 from functools import partial
 
 import apache_beam as beam
@@ -37,22 +36,25 @@ from marsad.dedup.fingerprint import (
     pack_bucket_entry,
     pack_rank,
     shard_of,
-    split_bucket_entry,
-    unpack_rank,
 )
 from marsad.dedup.neardup import (
     Fingerprint,
     NearDupConfig,
     bucket_keys,
-    bucket_pairs,
-    is_exact_key,
     pack_fingerprint,
-    unpack_fingerprint,
-    verified_edge,
 )
 from marsad.text.boilerplate import edge_lines
 from schemas.records import Article
 from transforms.common import METRICS_NAMESPACE, counter
+from transforms.dedup_pairs import (
+    ConcatEntries,
+    PairsOfShard,
+    Verify,
+    ask_record,
+    candidate_records,
+    ids_of_pair,
+    own_if_paired,
+)
 from transforms.dedup_records import (
     STAGE,
     apply_decision,
@@ -148,124 +150,6 @@ class _FingerprintStored(beam.DoFn):
         yield from _outputs(fp, _bucket_entries(fp, self.config))
 
 
-class _ConcatEntries(beam.CombineFn):
-    """Bucket entries of a shard as one length-prefixed blob: combined before the
-    shuffle, millions of tiny records become a few thousand compact ones."""
-
-    def create_accumulator(self):
-        return bytearray()
-
-    def add_input(self, blob, entry):
-        blob += len(entry).to_bytes(2, "big")
-        blob += entry
-        return blob
-
-    def merge_accumulators(self, blobs):
-        merged = bytearray()
-        for blob in blobs:
-            merged += blob
-        return merged
-
-    def extract_output(self, blob):
-        return bytes(blob)
-
-
-def _entries(blob: bytes):
-    position = 0
-    while position < len(blob):
-        length = int.from_bytes(blob[position : position + 2], "big")
-        yield blob[position + 2 : position + 2 + length]
-        position += 2 + length
-
-
-class _PairsOfShard(beam.DoFn):
-    """A shard of bucket entries → the candidate pairs of each of its buckets."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-
-    def setup(self) -> None:
-        self.sizes = Metrics.distribution(METRICS_NAMESPACE, f"{STAGE}.bucket_size")
-
-    def process(self, element):
-        _shard, blob = element
-        buckets: dict[bytes, list] = defaultdict(list)
-        for entry in _entries(blob):
-            key, rank = split_bucket_entry(entry)
-            buckets[key].append(rank)
-        for key, packed in buckets.items():
-            if len(packed) < 2:  # nearly every bucket: nothing collides
-                continue
-            self.sizes.update(len(packed))
-            ranks = [unpack_rank(rank) for rank in packed]
-            exact = is_exact_key(key)
-            for pair in bucket_pairs(ranks, self.cap):
-                yield pair, exact
-
-
-def _first_ranked(packed: list[bytes]) -> bytes:
-    """The one fingerprint of an id; should an id come twice, the stored row wins."""
-    if len(packed) == 1:
-        return packed[0]
-    return min(packed, key=lambda p: unpack_fingerprint(p).rank)
-
-
-# The join on the earlier document is a plain GroupByKey of (id, bytes): a record is a
-# fingerprint (``_OWN``) or a later id asking (``_ASKS``), told apart by its first
-# byte; it emits candidates (``_CANDIDATE``). Bytes stay bytes in a shuffle; tagged
-# CoGroupByKey values and dataclasses would cost several times their size in memory.
-_OWN, _ASKS, _CANDIDATE = b"F", b"L", b"C"
-_EXACT, _NEAR = b"\x01", b"\x00"
-
-
-def _own_if_paired(item, paired):
-    """A fingerprint as its record in the join on the earlier document, if it is in
-    some candidate pair."""
-    doc_id, packed = item
-    if doc_id in paired:
-        yield doc_id, _OWN + packed
-
-
-def _asks(element):
-    (earlier, later), exact = element
-    return earlier, _ASKS + (_EXACT if exact else _NEAR) + later.encode("utf-8")
-
-
-def _candidates(element):
-    """Grouped on the earlier document: (later id, exact flag + earlier's fingerprint)."""
-    _doc_id, records = element
-    own, asking = [], []
-    for record in records:
-        (own if record[:1] == _OWN else asking).append(record)
-    if not own:
-        return
-    earlier = _first_ranked([record[1:] for record in own])
-    for record in asking:
-        yield record[2:].decode("utf-8"), _CANDIDATE + record[1:2] + earlier
-
-
-class _Verify(beam.DoFn):
-    """(later id, candidate) → the verified pair, when compatible. The later (new)
-    documents' fingerprints come as a side input: a shuffle grouping every candidate
-    with its later document would hold all of them at once, twice, on a local runner."""
-
-    def __init__(self, config: NearDupConfig) -> None:
-        self.rule = config.rule()
-
-    def process(self, element, later_fps):
-        later_id, record = element
-        packed = later_fps.get(later_id)
-        if packed is None:
-            return
-        counter(STAGE, "candidate_pairs")
-        later = unpack_fingerprint(packed)
-        earlier = unpack_fingerprint(record[2:])
-        edge = verified_edge(earlier, later, record[1:2] == _EXACT, self.rule)
-        if edge is not None:
-            counter(STAGE, "linked_pairs" if self.rule.linked(edge.similarity) else "grey_pairs")
-            yield edge
-
-
 class _UnionFindFn(beam.CombineFn):
     """Components of linked pairs and fixed clusters: item → root."""
 
@@ -350,12 +234,6 @@ class _Apply(beam.DoFn):
             yield applied
 
 
-def _ids_of_pair(element):
-    (earlier, later), _exact = element
-    yield earlier, True
-    yield later, True
-
-
 class NearDuplicateDecisions(beam.PTransform):
     """(articles, stored texts) → ``{"decisions": Status, "articles": cleaned Article}``.
 
@@ -409,9 +287,9 @@ class NearDuplicateDecisions(beam.PTransform):
         pairs = (
             tuple(keys)
             | "AllBucketEntries" >> beam.Flatten().with_output_types(Tuple[int, bytes])
-            | "GroupByShard" >> beam.CombinePerKey(_ConcatEntries())
+            | "GroupByShard" >> beam.CombinePerKey(ConcatEntries())
             | "BucketPairs"
-            >> beam.ParDo(_PairsOfShard(config.max_bucket_pairs)).with_output_types(
+            >> beam.ParDo(PairsOfShard(config.max_bucket_pairs)).with_output_types(
                 Tuple[Tuple[str, str], bool]
             )
             | "DistinctPairs" >> beam.CombinePerKey(any)
@@ -419,25 +297,25 @@ class NearDuplicateDecisions(beam.PTransform):
         # Only documents of some candidate pair are shuffled to be compared, packed.
         paired = beam.pvalue.AsDict(
             pairs
-            | "PairedIds" >> beam.FlatMap(_ids_of_pair).with_output_types(Tuple[str, bool])
+            | "PairedIds" >> beam.FlatMap(ids_of_pair).with_output_types(Tuple[str, bool])
             | "DistinctIds" >> beam.CombinePerKey(any)
         )
 
         def only_paired(label, pcoll):
             return pcoll | label >> beam.Filter(lambda kv, ids: kv[0] in ids, paired)
 
-        own = all_fps | "OwnEarlier" >> beam.FlatMap(_own_if_paired, paired).with_output_types(
+        own = all_fps | "OwnEarlier" >> beam.FlatMap(own_if_paired, paired).with_output_types(
             Tuple[str, bytes]
         )
-        asks = pairs | "Asks" >> beam.Map(_asks).with_output_types(Tuple[str, bytes])
+        asks = pairs | "Asks" >> beam.Map(ask_record).with_output_types(Tuple[str, bytes])
         candidates = (
             (own, asks)
             | "ToEarlier" >> beam.Flatten()
             | "JoinEarlier" >> beam.GroupByKey()
-            | "Candidates" >> beam.FlatMap(_candidates).with_output_types(Tuple[str, bytes])
+            | "Candidates" >> beam.FlatMap(candidate_records).with_output_types(Tuple[str, bytes])
         )
         later_fps = beam.pvalue.AsDict(only_paired("PairedNew", new_fps))
-        edges = candidates | "Verify" >> beam.ParDo(_Verify(config), later_fps)
+        edges = candidates | "Verify" >> beam.ParDo(Verify(config), later_fps)
 
         links = (
             edges | "Links" >> beam.FlatMap(_links, rule),
