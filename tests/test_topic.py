@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from marsad.errors import InputError
 from marsad.topic.match import PhraseIndex, split_units, token_variants
 from marsad.topic.tagger import TopicTags, load_tagger
 from pipeline.topic_cmd import load_labelled, run_eval_topic, run_tag
@@ -422,6 +423,14 @@ def test_tag_command_jsonl_round_trip(tmp_path):
     assert rows[0]["entities"] == [] and rows[0]["matched_terms"]
 
 
+def _eval_args(labels: Path, no_split: bool = False) -> argparse.Namespace:
+    """`marsad eval topic --labels LABELS [--no-split]` with every other option default."""
+    return argparse.Namespace(
+        labels=[str(labels)], texts=[], topic=None, threshold=None, weights=None,
+        split=None, no_split=no_split, ant=None,
+    )  # fmt: skip
+
+
 def test_eval_command_prints_figures_and_errors(tmp_path, capsys):
     labels = tmp_path / "labels.jsonl"
     wrong = {
@@ -432,15 +441,25 @@ def test_eval_command_prints_figures_and_errors(tmp_path, capsys):
     }
     rows = [{**a, "label": int(a["id"] != "a2")} for a in ARTICLES] + [wrong]
     labels.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
-    args = argparse.Namespace(
-        labels=[str(labels)], texts=[], topic=None, threshold=None, weights=None,
-        split=None, no_split=False, ant=None,
-    )  # fmt: skip
-    assert run_eval_topic(args) == 0
+    assert run_eval_topic(_eval_args(labels)) == 0
     out = capsys.readouterr().out
     assert "precision" in out and "recall" in out
     assert "misclassified: 1" in out
     assert "FN en x" in out
+
+
+def test_a_new_round_is_scored_from_its_own_file(tmp_path, capsys):
+    # A labelling round's file has no ids yet; it is scored before its labels are used.
+    labels = tmp_path / "round.jsonl"
+    rows = [{k: v for k, v in a.items() if k != "id"} | {"label": 1} for a in ARTICLES[:2]]
+    rows.append({"label": 1, "title": "Football", "text": "The match in Baghdad was fine."})
+    labels.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
+    args = _eval_args(labels, no_split=True)
+    assert run_eval_topic(args) == 0
+    assert f"FN en {labels.name}:3" in capsys.readouterr().out
+    labels.write_text(json.dumps({"title": "x", "text": "y"}))
+    with pytest.raises(InputError, match="line 1: needs a label 0/1"):
+        run_eval_topic(args)
 
 
 def test_eval_reads_missing_texts_from_a_table(tmp_path):

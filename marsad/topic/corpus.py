@@ -76,8 +76,12 @@ def load_corpus(path: str | Path = DEFAULT_CORPUS, ant_path: str | Path | None =
             item = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path} line {number} is not JSON: {exc.msg}") from None
-        if "id" not in item or item.get("label") not in (0, 1):
-            raise InputError(f"{path} line {number}: needs an id and a label 0/1")
+        if item.get("label") not in (0, 1):
+            raise InputError(f"{path} line {number}: needs a label 0/1")
+        if "id" not in item:
+            # A labelling round's own file (no ids yet): score it before its labels
+            # are used, e.g. `marsad eval topic --labels round.jsonl --no-split`.
+            item["id"] = f"{path.name}:{number}"
         items.append(item)
     corpus = Corpus([], {}, hashlib.sha256(raw).hexdigest())
     ant_rows = [int(i["ant_row"]) for i in items if "ant_row" in i and not i.get("text")]
