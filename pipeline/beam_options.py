@@ -20,6 +20,9 @@
    installed only on the Beam versions it was checked against (``CHECKED_BEAM``), and
    ``tests/test_beam_options.py`` checks that it gives Beam's own answers.
 
+``pipeline_options(argv)`` is the one place a run's options are made (batch, streaming,
+the dedup command): with both, and a local runner named when none is.
+
 docs/performance.md (third round) has the measurements.
 """
 
@@ -28,10 +31,13 @@ from __future__ import annotations
 import weakref
 
 import apache_beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.transforms import userstate
 
-__all__ = ["CHECKED_BEAM", "CachedViewOptions", "cache_dofn_specs"]
+__all__ = ["CHECKED_BEAM", "LOCAL_RUNNER", "CachedViewOptions", "cache_dofn_specs",
+           "pipeline_options"]  # fmt: skip
+
+LOCAL_RUNNER = "FnApiRunner"
 
 _VIEWS = "_marsad_views"
 
@@ -86,3 +92,14 @@ def cache_dofn_specs() -> bool:
         return False
     userstate.get_dofn_specs = _cached_get_dofn_specs
     return True
+
+
+def pipeline_options(argv: list[str]) -> PipelineOptions:
+    """Beam options from argv; local runs name the runner (no Prism download attempt).
+    Each view is built once, and DoFn specs are inspected once (see the module doc)."""
+    cache_dofn_specs()
+    options = CachedViewOptions(argv)
+    standard = options.view_as(StandardOptions)
+    if not standard.runner:
+        standard.runner = LOCAL_RUNNER
+    return options

@@ -30,11 +30,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import StandardOptions
 
 from marsad.dedup.clusters import Status
 from marsad.dedup.neardup import NearDupConfig
-from pipeline.beam_options import CachedViewOptions, cache_dofn_specs
+from pipeline.beam_options import pipeline_options
 from pipeline.options import add_dedup_arguments, dedup_config
 from pipeline.tables import read_table, write_table
 from schemas.records import Article
@@ -176,10 +175,7 @@ def cluster_with_beam(
     so the driver never holds the articles twice) or a list of articles. ``metrics``,
     when given, receives the run's counters and distributions (``dedup_near.*``).
     """
-    cache_dofn_specs()
-    options = CachedViewOptions(beam_args or [])
-    if not options.view_as(StandardOptions).runner:
-        options.view_as(StandardOptions).runner = "FnApiRunner"
+    options = pipeline_options(beam_args or [])
     # Dropping is applied to the table afterwards, so every row gets its decision here.
     keep_all = dataclasses.replace(config, drop_duplicates=False)
     with tempfile.TemporaryDirectory(prefix="marsad-dedup-") as scratch:

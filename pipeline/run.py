@@ -15,13 +15,13 @@ from functools import partial
 from importlib import metadata
 
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from marsad import workers
 from marsad.errors import MarsadError, OutputError, StorageError
 from marsad.text import language
 from pipeline import journal, launch
-from pipeline.beam_options import CachedViewOptions, cache_dofn_specs
+from pipeline.beam_options import pipeline_options
 from pipeline.graph import build_batch
 from pipeline.launch import new_pipeline
 from pipeline.lock import acquire_run_lock, take_lock
@@ -41,7 +41,6 @@ from transforms.feed_state import feed_state_path, read_feed_state
 from transforms.tag import tagger_for
 from transforms.write import tmp_dir
 
-LOCAL_RUNNER = "FnApiRunner"
 _VERSIONED = ("marsad", "apache-beam", "feedparser", "trafilatura", "pyarrow", "requests")
 
 
@@ -58,17 +57,6 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "unknown"
     return found
-
-
-def pipeline_options(argv: list[str]) -> PipelineOptions:
-    """Beam options from argv; local runs name the runner (no Prism download attempt).
-    Each view is built once, and DoFn specs are inspected once (``pipeline.beam_options``)."""
-    cache_dofn_specs()
-    options = CachedViewOptions(argv)
-    standard = options.view_as(StandardOptions)
-    if not standard.runner:
-        standard.runner = LOCAL_RUNNER
-    return options
 
 
 def _public_options(options: PipelineOptions) -> dict[str, object]:

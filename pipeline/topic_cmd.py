@@ -91,7 +91,8 @@ def add_eval_topic_parser(evaluations) -> argparse.ArgumentParser:
     parser.add_argument(
         "--labels",
         action="append",
-        help=f"JSONL with id, label (0/1), text or ant_row, optional title, language. "
+        help="JSONL with label (0/1), text or ant_row, optional id (else <file>:<line>), "
+        "title, language. "
         f"Repeatable. Default: {DEFAULT_CORPUS.relative_to(DEFAULT_CORPUS.parents[2])}.",
     )
     parser.add_argument(
