@@ -38,6 +38,7 @@ __all__ = [
     "prestart",
     "replace_pool",
     "shared_pool",
+    "trimming_heap",
 ]
 
 _pools: dict[int, ProcessPoolExecutor] = {}
@@ -61,6 +62,7 @@ def _init_worker() -> None:
     """Leave Ctrl-C to the pipeline process, and give logging a stream of its own: a
     forked child must not inherit a lock another thread held on ``sys.stderr``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _start_trimmer(threading.Event())  # lives with the process
     stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115 (lives with the process)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler) and handler.stream in (
@@ -125,6 +127,53 @@ def limit_heap_arenas(arenas: int = 2) -> bool:
         return bool(libc.mallopt(_M_ARENA_MAX, arenas))
     except (OSError, AttributeError):  # musl and others have no mallopt
         return False
+
+
+# How often the heap's free pages go back to the system (seconds); a trim walks the free
+# lists, about 3 ms for the pipeline process's heap at 2,000 pages.
+TRIM_INTERVAL_S = 1.0
+
+
+def _libc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # musl and others have no malloc_trim
+        return None
+
+
+def _start_trimmer(stop: threading.Event, interval: float = TRIM_INTERVAL_S) -> bool:
+    """A daemon thread that calls glibc's ``malloc_trim`` every ``interval`` seconds
+    until ``stop`` is set; False where there is none.
+
+    Pages, article texts and pickled elements are large, short-lived allocations from
+    malloc's heap; freed, they leave holes that glibc keeps (it returns only the top of
+    the heap), so a process's resident memory grows with the batch although what it
+    holds does not (docs/performance.md, fourth round). ``malloc_trim`` hands the free
+    pages inside the heap back as well. Dask's workers do the same for the same reason."""
+    trim = _libc_trim()
+    if trim is None:
+        return False
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            trim(0)
+
+    threading.Thread(target=loop, name="marsad-heap-trim", daemon=True).start()
+    return True
+
+
+@contextlib.contextmanager
+def trimming_heap(interval: float = TRIM_INTERVAL_S):
+    """While the block runs, this process's free heap pages go back to the system every
+    ``interval`` seconds (a no-op without glibc)."""
+    stop = threading.Event()
+    _start_trimmer(stop, interval)
+    try:
+        yield
+    finally:
+        stop.set()
 
 
 def replace_pool(workers: int, broken: Executor) -> Executor | None:

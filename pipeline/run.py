@@ -290,7 +290,8 @@ def _run_locked(
     start_workers(options)
 
     try:
-        with display, _quiet_beam_errors():  # the live display ends before the summary
+        # the live display ends before the summary; free heap pages go back while it runs
+        with display, _quiet_beam_errors(), workers.trimming_heap():
             result = pipeline.run()
             state = result.wait_until_finish()
     except BaseException:

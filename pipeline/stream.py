@@ -26,6 +26,7 @@ from apache_beam.typehints import Any, Tuple
 from apache_beam.utils.timestamp import MAX_TIMESTAMP
 
 from marsad.errors import UsageError
+from marsad.workers import trimming_heap
 from pipeline.options import (
     MarsadOptions,
     dedup_config,
@@ -232,8 +233,9 @@ def run_stream(argv: list[str]) -> dict:
 
     pipeline, marsad, stream, run_id, start = prepare_stream(argv)
     start_workers(pipeline.options)
-    result = pipeline.run()
-    state = result.wait_until_finish()
+    with trimming_heap():  # a long-running process: free heap pages go back
+        result = pipeline.run()
+        state = result.wait_until_finish()
     counts = collect_counts(result)
     manifest = {
         "run_id": run_id,

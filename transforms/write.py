@@ -34,6 +34,11 @@ def _shard_of(key: str, shards: int) -> int:
     return zlib.crc32(key.encode("utf-8")) % shards
 
 
+# Rows converted to Arrow at a time: a file's Arrow memory is bounded by one group's,
+# not by the partition's (the rows themselves are held once, as records, to be sorted).
+ROWS_PER_GROUP = 1000
+
+
 def write_parquet_file(
     records: list[Any],
     schema: pa.Schema,
@@ -41,12 +46,15 @@ def write_parquet_file(
     temp_path: str,
     sort_key: Callable[[Any], Any] | None = None,
 ) -> int:
-    """Write records to ``temp_path`` then rename to ``final_path``; return row count."""
-    if sort_key is not None:
-        records = sorted(records, key=sort_key)
-    table = to_table(records, schema)
+    """Write records to ``temp_path`` then rename to ``final_path``; return row count.
+
+    Row groups of ``ROWS_PER_GROUP`` rows, each converted and compressed before the next
+    is built."""
+    records = sorted(records, key=sort_key) if sort_key is not None else list(records)
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
+    with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+        for start in range(0, max(len(records), 1), ROWS_PER_GROUP):
+            writer.write_table(to_table(records[start : start + ROWS_PER_GROUP], schema))
     for folder in (final_path.rsplit("/", 1)[0], temp_path.rsplit("/", 1)[0]):
         ensure_folder(folder)
     try:
@@ -57,7 +65,7 @@ def write_parquet_file(
     if FileSystems.exists(final_path):
         FileSystems.delete([final_path])  # a retried bundle: same rows, same name
     FileSystems.rename([temp_path], [final_path])
-    return table.num_rows
+    return len(records)
 
 
 class _WriteGroupFn(beam.DoFn):

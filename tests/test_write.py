@@ -1,0 +1,53 @@
+"""A run's Parquet file: rows sorted, written in bounded row groups, read back whole."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pyarrow.parquet as pq
+
+from schemas.records import Article
+from schemas.tables import ARTICLES_SCHEMA
+from transforms import write
+from transforms.write import _record_key, write_parquet_file
+
+
+def _article(number: int) -> Article:
+    return Article(
+        article_id=f"a_{number:05d}",
+        url=f"http://127.0.0.1/a/{number}",
+        canonical_url=f"http://127.0.0.1/a/{number}",
+        source="outlet",
+        feed_url="http://127.0.0.1/feed.xml",
+        run_id="r",
+        title=f"Title {number}",
+        text=f"القوات الأمريكية في العراق، النص رقم {number}. " * 20,
+        published_at=datetime(2024, 9, 27, tzinfo=UTC),
+        matched_terms=[{"term": "انسحاب", "concept": "withdrawal", "contribution": 0.5}],
+    )
+
+
+def test_rows_are_sorted_written_in_row_groups_and_read_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(write, "ROWS_PER_GROUP", 40)
+    articles = [_article(n) for n in reversed(range(100))]
+    final = str(tmp_path / "articles" / "published_date=2024-09-27" / "part-r-00000.parquet")
+    temp = str(tmp_path / "_tmp" / "r" / "writing" / "part.parquet")
+
+    rows = write_parquet_file(articles, ARTICLES_SCHEMA, final, temp, sort_key=_record_key)
+
+    assert rows == 100
+    parquet = pq.ParquetFile(final)
+    assert parquet.metadata.num_row_groups == 3  # 40 + 40 + 20: bounded Arrow memory
+    table = parquet.read()
+    assert table.column("article_id").to_pylist() == [f"a_{n:05d}" for n in range(100)]
+    assert table.column("text").to_pylist()[7] == _article(7).text
+    assert table.column("matched_terms").to_pylist()[0][0]["concept"] == "withdrawal"
+    assert table.schema.equals(ARTICLES_SCHEMA, check_metadata=False)
+
+
+def test_no_rows_still_make_a_readable_file_with_the_schema(tmp_path):
+    final = str(tmp_path / "failures" / "part.parquet")
+    rows = write_parquet_file([], ARTICLES_SCHEMA, final, str(tmp_path / "tmp.parquet"))
+    assert rows == 0
+    table = pq.read_table(final)
+    assert table.num_rows == 0 and table.schema.names == ARTICLES_SCHEMA.names
