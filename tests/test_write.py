@@ -5,26 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
+from corpus_factory import article
 
-from schemas.records import Article
 from schemas.tables import ARTICLES_SCHEMA
 from transforms import write
 from transforms.write import _record_key, write_parquet_file
 
 
-def _article(number: int) -> Article:
-    return Article(
-        article_id=f"a_{number:05d}",
-        url=f"http://127.0.0.1/a/{number}",
-        canonical_url=f"http://127.0.0.1/a/{number}",
-        source="outlet",
-        feed_url="http://127.0.0.1/feed.xml",
-        run_id="r",
-        title=f"Title {number}",
-        text=f"القوات الأمريكية في العراق، النص رقم {number}. " * 20,
-        published_at=datetime(2024, 9, 27, tzinfo=UTC),
-        matched_terms=[{"term": "انسحاب", "concept": "withdrawal", "contribution": 0.5}],
-    )
+def _article(number: int):
+    return article(number, "outlet.example", datetime(2024, 9, 27, tzinfo=UTC), "r", relevant=True)
 
 
 def test_rows_are_sorted_written_in_row_groups_and_read_back(tmp_path, monkeypatch):
@@ -39,9 +28,9 @@ def test_rows_are_sorted_written_in_row_groups_and_read_back(tmp_path, monkeypat
     parquet = pq.ParquetFile(final)
     assert parquet.metadata.num_row_groups == 3  # 40 + 40 + 20: bounded Arrow memory
     table = parquet.read()
-    assert table.column("article_id").to_pylist() == [f"a_{n:05d}" for n in range(100)]
+    assert table.column("article_id").to_pylist() == [f"a_{n:016x}" for n in range(100)]
     assert table.column("text").to_pylist()[7] == _article(7).text
-    assert table.column("matched_terms").to_pylist()[0][0]["concept"] == "withdrawal"
+    assert table.column("is_relevant").to_pylist() == [True] * 100
     assert table.schema.equals(ARTICLES_SCHEMA, check_metadata=False)
 
 
