@@ -111,6 +111,16 @@ def prestart(workers: int, warm: Iterable[Callable[[], object]] = ()) -> None:
 _M_ARENA_MAX = -8
 
 
+def _glibc(name: str) -> Callable[..., int] | None:
+    """The C library function ``name`` of glibc's allocator, None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):  # musl and others have neither mallopt nor malloc_trim
+        return None
+
+
 def limit_heap_arenas(arenas: int = 2) -> bool:
     """Cap glibc's heap arenas of this process (and of workers forked from it).
 
@@ -120,27 +130,13 @@ def limit_heap_arenas(arenas: int = 2) -> bool:
     it 55 MB smaller at 500 pages with the same CPU (docs/performance.md); the threads
     mostly wait for the network or the GIL, so they hardly contend for the lock. Call it
     before the threads start. False where there is no glibc (the cap is then moot)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None)
-        return bool(libc.mallopt(_M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):  # musl and others have no mallopt
-        return False
+    mallopt = _glibc("mallopt")
+    return mallopt is not None and bool(mallopt(_M_ARENA_MAX, arenas))
 
 
 # How often the heap's free pages go back to the system (seconds); a trim walks the free
 # lists, about 3 ms for the pipeline process's heap at 2,000 pages.
 TRIM_INTERVAL_S = 1.0
-
-
-def _libc_trim() -> Callable[[int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # musl and others have no malloc_trim
-        return None
 
 
 def _start_trimmer(stop: threading.Event, interval: float = TRIM_INTERVAL_S) -> bool:
@@ -152,7 +148,7 @@ def _start_trimmer(stop: threading.Event, interval: float = TRIM_INTERVAL_S) -> 
     the heap), so a process's resident memory grows with the batch although what it
     holds does not (docs/performance.md, fourth round). ``malloc_trim`` hands the free
     pages inside the heap back as well. Dask's workers do the same for the same reason."""
-    trim = _libc_trim()
+    trim = _glibc("malloc_trim")
     if trim is None:
         return False
 
