@@ -13,8 +13,10 @@ runs never overwrite each other.
 
 from __future__ import annotations
 
+import pickle
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from operator import itemgetter
 
 import apache_beam as beam
 import pyarrow as pa
@@ -35,26 +37,68 @@ def _shard_of(key: str, shards: int) -> int:
 
 
 # Rows converted to Arrow at a time: a file's Arrow memory is bounded by one group's,
-# not by the partition's (the rows themselves are held once, as records, to be sorted).
+# not by the partition's.
 ROWS_PER_GROUP = 1000
 
 
+def partition_key(record: Any, shards: int) -> tuple[str, int]:
+    """(partition, shard) of a record: its file within the run."""
+    identity = getattr(record, "article_id", "") or getattr(record, "url", "")
+    return record.partition_date, _shard_of(identity, shards)
+
+
+def pack(record: Any) -> tuple[tuple, bytes]:
+    """A record as it crosses the partition's GroupByKey: its sort key and its pickle.
+
+    Beam's local runner decodes every grouped value into its grouping table and the
+    worker decodes the group again, so a partition of records would be held twice as
+    Python objects (several times the size of their pickles) while its file is
+    written. As bytes they are held at their pickled size, and each row group is
+    unpickled just before it becomes Arrow (docs/performance.md, fifth round)."""
+    return _record_key(record), pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def write_parquet_file(
-    records: list[Any],
+    records: Iterable[Any],
     schema: pa.Schema,
     final_path: str,
     temp_path: str,
     sort_key: Callable[[Any], Any] | None = None,
 ) -> int:
-    """Write records to ``temp_path`` then rename to ``final_path``; return row count.
-
-    Row groups of ``ROWS_PER_GROUP`` rows, each converted and compressed before the next
-    is built."""
+    """Write records to ``temp_path`` then rename to ``final_path``; return row count."""
     records = sorted(records, key=sort_key) if sort_key is not None else list(records)
+    groups = (
+        records[start : start + ROWS_PER_GROUP] for start in range(0, len(records), ROWS_PER_GROUP)
+    )
+    return _write_groups(groups, schema, final_path, temp_path)
+
+
+def write_packed_file(
+    packed: Iterable[tuple[tuple, bytes]], schema: pa.Schema, final_path: str, temp_path: str
+) -> int:
+    """:func:`write_parquet_file` for records made by :func:`pack`: sorted by their
+    keys, unpickled one row group at a time."""
+    ordered = sorted(packed, key=itemgetter(0))
+    groups = (
+        [pickle.loads(payload) for _, payload in ordered[start : start + ROWS_PER_GROUP]]
+        for start in range(0, len(ordered), ROWS_PER_GROUP)
+    )
+    return _write_groups(groups, schema, final_path, temp_path)
+
+
+def _write_groups(
+    groups: Iterable[list[Any]], schema: pa.Schema, final_path: str, temp_path: str
+) -> int:
+    """Each group of records converted and compressed as one row group before the next
+    is built; no group at all still makes a readable file with the schema."""
+    rows = 0
     sink = pa.BufferOutputStream()
     with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
-        for start in range(0, max(len(records), 1), ROWS_PER_GROUP):
-            writer.write_table(to_table(records[start : start + ROWS_PER_GROUP], schema))
+        for group in groups:
+            writer.write_table(to_table(group, schema))
+            rows += len(group)
+        if not rows:
+            writer.write_table(to_table([], schema))
     for folder in (final_path.rsplit("/", 1)[0], temp_path.rsplit("/", 1)[0]):
         ensure_folder(folder)
     try:
@@ -65,7 +109,7 @@ def write_parquet_file(
     if FileSystems.exists(final_path):
         FileSystems.delete([final_path])  # a retried bundle: same rows, same name
     FileSystems.rename([temp_path], [final_path])
-    return len(records)
+    return rows
 
 
 class _WriteGroupFn(beam.DoFn):
@@ -84,9 +128,7 @@ class _WriteGroupFn(beam.DoFn):
         staging = tmp_dir(self.output, self.run_id)
         staged_path = FileSystems.join(staging, "staged", *relative.split("/"))
         temp_path = FileSystems.join(staging, "writing", f"{self.dataset}-{partition}-{name}")
-        rows = write_parquet_file(
-            list(records), self.schema, staged_path, temp_path, sort_key=_record_key
-        )
+        rows = write_packed_file(records, self.schema, staged_path, temp_path)
         for _ in range(rows):
             counter(f"write_{self.dataset}", "rows")
         counter(f"write_{self.dataset}", "files")
@@ -127,13 +169,13 @@ class WriteDataset(beam.PTransform):
     def expand(self, records):
         shards = self.shards
 
-        def key(record) -> tuple[tuple[str, int], Any]:
-            identity = getattr(record, "article_id", "") or getattr(record, "url", "")
-            return (record.partition_date, _shard_of(identity, shards)), record
+        def key(record) -> tuple[tuple[str, int], tuple[tuple, bytes]]:
+            return partition_key(record, shards), pack(record)
 
         return (
             records
-            | "KeyByPartition" >> beam.Map(key).with_output_types(Tuple[Tuple[str, int], Any])
+            | "KeyByPartition"
+            >> beam.Map(key).with_output_types(Tuple[Tuple[str, int], Tuple[Any, bytes]])
             | "GroupByPartition" >> beam.GroupByKey()
             | "WriteFiles"
             >> beam.ParDo(

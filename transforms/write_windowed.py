@@ -20,7 +20,7 @@ from apache_beam.typehints import Any, Tuple
 from apache_beam.utils.timestamp import Duration
 
 from transforms.common import counter
-from transforms.write import _record_key, _shard_of, tmp_dir, write_parquet_file
+from transforms.write import pack, partition_key, tmp_dir, write_packed_file
 
 LATE_DATA_HORIZON = Duration(seconds=30 * 24 * 3600)
 
@@ -44,9 +44,7 @@ class _WriteWindowFn(beam.DoFn):
         temp_path = FileSystems.join(
             tmp_dir(self.output, self.run_id), f"{self.dataset}-{partition}-{name}"
         )
-        rows = write_parquet_file(
-            list(records), self.schema, final_path, temp_path, sort_key=_record_key
-        )
+        rows = write_packed_file(records, self.schema, final_path, temp_path)
         for _ in range(rows):
             counter(f"write_{self.dataset}", "rows")
         counter(f"write_{self.dataset}", "files")
@@ -77,8 +75,7 @@ class WriteWindowed(beam.PTransform):
         shards = self.shards
 
         def key(record):
-            identity = getattr(record, "article_id", "") or getattr(record, "url", "")
-            return (record.partition_date, _shard_of(identity, shards)), record
+            return partition_key(record, shards), pack(record)
 
         return (
             records
@@ -89,7 +86,8 @@ class WriteWindowed(beam.PTransform):
                 accumulation_mode=trigger.AccumulationMode.DISCARDING,
                 allowed_lateness=LATE_DATA_HORIZON,
             )
-            | "KeyByPartition" >> beam.Map(key).with_output_types(Tuple[Tuple[str, int], Any])
+            | "KeyByPartition"
+            >> beam.Map(key).with_output_types(Tuple[Tuple[str, int], Tuple[Any, bytes]])
             | "GroupByPartition" >> beam.GroupByKey()
             | "WriteFiles"
             >> beam.ParDo(
