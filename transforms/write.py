@@ -84,8 +84,8 @@ def write_packed_file(
     ordered = sorted(packed, key=itemgetter(0))
     groups = (
         [
-            pickle.loads(zlib.decompress(packed))
-            for _, packed in ordered[start : start + ROWS_PER_GROUP]
+            pickle.loads(zlib.decompress(payload))
+            for _, payload in ordered[start : start + ROWS_PER_GROUP]
         ]
         for start in range(0, len(ordered), ROWS_PER_GROUP)
     )
