@@ -54,7 +54,7 @@ def pack(record: Any) -> tuple[tuple, bytes]:
     worker decodes the group again, so a partition of records would be held twice as
     Python objects (several times the size of their pickles) while its file is
     written. As compressed bytes they are held at a fraction of their pickled size
-    (zlib's fastest level: about 1/3 for news text, ~0.1 ms per article), and each row
+    (zlib's fastest level: about half for news text, ~0.1 ms per article), and each row
     group is unpickled just before it becomes Arrow (docs/performance.md, fifth
     round)."""
     payload = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
