@@ -61,6 +61,15 @@ def pack(record: Any) -> tuple[tuple, bytes]:
     return _record_key(record), zlib.compress(payload, 1)
 
 
+# What KeyByPartition emits (batch and windowed writes): the file, then the packed record.
+KEYED_FOR_WRITE = Tuple[Tuple[str, int], Tuple[Any, bytes]]
+
+
+def keyed_for_write(record: Any, shards: int) -> tuple[tuple[str, int], tuple[tuple, bytes]]:
+    """A record keyed by its file (:func:`partition_key`) and packed (:func:`pack`)."""
+    return partition_key(record, shards), pack(record)
+
+
 def write_parquet_file(
     records: Iterable[Any],
     schema: pa.Schema,
@@ -173,15 +182,10 @@ class WriteDataset(beam.PTransform):
         self.shards = shards_per_partition
 
     def expand(self, records):
-        shards = self.shards
-
-        def key(record) -> tuple[tuple[str, int], tuple[tuple, bytes]]:
-            return partition_key(record, shards), pack(record)
-
         return (
             records
             | "KeyByPartition"
-            >> beam.Map(key).with_output_types(Tuple[Tuple[str, int], Tuple[Any, bytes]])
+            >> beam.Map(keyed_for_write, self.shards).with_output_types(KEYED_FOR_WRITE)
             | "GroupByPartition" >> beam.GroupByKey()
             | "WriteFiles"
             >> beam.ParDo(

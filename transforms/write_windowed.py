@@ -16,11 +16,10 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms import trigger, window
-from apache_beam.typehints import Any, Tuple
 from apache_beam.utils.timestamp import Duration
 
 from transforms.common import counter
-from transforms.write import pack, partition_key, tmp_dir, write_packed_file
+from transforms.write import KEYED_FOR_WRITE, keyed_for_write, tmp_dir, write_packed_file
 
 LATE_DATA_HORIZON = Duration(seconds=30 * 24 * 3600)
 
@@ -72,11 +71,6 @@ class WriteWindowed(beam.PTransform):
         self.shards = shards_per_partition
 
     def expand(self, records):
-        shards = self.shards
-
-        def key(record):
-            return partition_key(record, shards), pack(record)
-
         return (
             records
             | "Window"
@@ -87,7 +81,7 @@ class WriteWindowed(beam.PTransform):
                 allowed_lateness=LATE_DATA_HORIZON,
             )
             | "KeyByPartition"
-            >> beam.Map(key).with_output_types(Tuple[Tuple[str, int], Tuple[Any, bytes]])
+            >> beam.Map(keyed_for_write, self.shards).with_output_types(KEYED_FOR_WRITE)
             | "GroupByPartition" >> beam.GroupByKey()
             | "WriteFiles"
             >> beam.ParDo(
