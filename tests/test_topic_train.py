@@ -10,10 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from marsad.errors import InputError
 from marsad.topic.corpus import (
+    DEFAULT_AUDIT,
     DEFAULT_CORPUS,
     DEFAULT_SPLIT,
+    apply_audit,
     assign_new,
+    audited_label,
     ids_hash,
     load_corpus,
     load_split,
@@ -102,6 +106,61 @@ def test_project_corpus_is_real_and_keeps_ant_as_ids_only():
     assert not any(row["id"].startswith(("en-", "ar-")) for row in rows)  # no written cases
     split = load_split(DEFAULT_SPLIT)
     assert split.test <= {row["id"] for row in rows}
+
+
+def _audit_items() -> list[dict]:
+    return [
+        {"id": name, "label": label} for name, label in (("a", 1), ("b", 1), ("c", 0), ("d", 0))
+    ]
+
+
+def test_audit_keeps_agreed_labels_and_the_third_readers_decision():
+    items = _audit_items()
+    entries = [
+        {"id": "a", "first": 1, "second": 1},  # agreed
+        {"id": "b", "first": 1, "second": 0, "adjudicated": 0},  # changed
+        {"id": "c", "first": 0, "second": 1, "adjudicated": 0},  # upheld
+        {"id": "gone", "first": 0, "second": 0},  # an item no longer in the corpus
+    ]
+    assert apply_audit(items, entries) == {"agreed": 1, "upheld": 1, "changed": 1}
+    by_id = {item["id"]: item for item in items}
+    assert by_id["a"] == {"id": "a", "label": 1, "audit": "agreed"}
+    assert by_id["b"] == {"id": "b", "label": 0, "audit": "changed", "label_first": 1}
+    assert by_id["c"] == {"id": "c", "label": 0, "audit": "upheld"}
+    assert by_id["d"] == {"id": "d", "label": 0}  # not audited: untouched
+    # Applying the same audit to its own output changes nothing (a rebuild with --extend).
+    again = [dict(item) for item in items]
+    apply_audit(again, entries)
+    assert again == items
+
+
+def test_audit_refuses_an_undecided_disagreement_or_another_first_label():
+    with pytest.raises(InputError, match="no third reading"):
+        audited_label({"id": "b", "first": 1, "second": 0})
+    with pytest.raises(InputError, match="first label 0, corpus 1"):
+        apply_audit(_audit_items(), [{"id": "a", "first": 0, "second": 0}])
+
+
+def test_project_corpus_carries_its_audit():
+    rows = {
+        row["id"]: row
+        for row in map(json.loads, DEFAULT_CORPUS.read_text(encoding="utf-8").splitlines())
+    }
+    entries = [json.loads(line) for line in DEFAULT_AUDIT.read_text(encoding="utf-8").splitlines()]
+    assert len(entries) >= 1000
+    for entry in entries:
+        row = rows[entry["id"]]
+        assert row["label"] == audited_label(entry), entry["id"]
+        assert row.get("label_first", row["label"]) == entry["first"], entry["id"]
+        assert row["audit"] == (
+            "agreed"
+            if entry["first"] == entry["second"]
+            else "changed"
+            if row["label"] != entry["first"]
+            else "upheld"
+        )
+    audited = {entry["id"] for entry in entries}
+    assert not [key for key, row in rows.items() if "audit" in row and key not in audited]
 
 
 def test_bundled_weights_were_fitted_without_the_test_side():

@@ -16,6 +16,10 @@ With ``--extend`` the web items already in ``data/topic/labelled.jsonl`` come fi
 the label files only add to them, so a new round needs only its own files (the earlier
 rounds' files live outside the project).
 
+``data/topic/audit.jsonl``, when present, is applied last: the labels a blind second
+reading of the borderline items (and a random control sample) left, the third reader
+deciding where the first two disagreed (``marsad.topic.corpus.apply_audit``).
+
 ``--fix-split`` assigns every item not yet in ``data/topic/split.json`` (stratified by
 language, period and label; marsad.topic.corpus.make_split) and records the stage.
 Items already assigned never move. With ``--hold-out-all`` every new item is held out and
@@ -40,8 +44,10 @@ sys.path.insert(0, str(ROOT))
 from marsad.text.normalize import tokens  # noqa: E402
 from marsad.topic.corpus import (  # noqa: E402
     DATA,
+    DEFAULT_AUDIT,
     DEFAULT_CORPUS,
     DEFAULT_SPLIT,
+    apply_audit,
     default_ant_path,
     load_split,
     make_split,
@@ -51,7 +57,7 @@ from marsad.topic.corpus import (  # noqa: E402
 FIELDS = ("url", "outlet", "date", "year", "language", "label", "text")
 KEEP = (
     "id", "url", "outlet", "date", "date_source", "year", "language", "label", "borderline",
-    "period", "negative_kind", "title", "text", "provenance", "note",
+    "period", "negative_kind", "title", "text", "provenance", "note", "audit", "label_first",
 )  # fmt: skip
 MIN_CHARS = 200
 CONTAINMENT = 0.8
@@ -127,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep the web items of the current corpus first; the label files add to them",
     )
+    parser.add_argument(
+        "--audit",
+        default=str(DEFAULT_AUDIT),
+        help="the blind second reading's record (default: data/topic/audit.jsonl, applied "
+        "when present): each audited item gets the label the audit left",
+    )
     args = parser.parse_args(argv)
     dropped: Counter = Counter()
     files = sorted(Path(args.labels).glob("*.jsonl"))
@@ -163,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
             index[(item["language"], s)].append(len(kept))
         sets.append(own)
         kept.append(item)
+    if Path(args.audit).exists():
+        entries = [json.loads(line) for line in Path(args.audit).read_text().splitlines() if line]
+        print(f"  audit ({args.audit}): {apply_audit(kept, entries)}")
     with DEFAULT_CORPUS.open("w", encoding="utf-8") as handle:
         for item in kept:
             row = {k: item[k] for k in KEEP if k in item}

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "topic"
 DEFAULT_CORPUS = DATA / "labelled.jsonl"
 DEFAULT_SPLIT = DATA / "split.json"
+DEFAULT_AUDIT = DATA / "audit.jsonl"
 SALT = "marsad-topic-split-v1"
 
 
@@ -98,6 +99,50 @@ def load_corpus(path: str | Path = DEFAULT_CORPUS, ant_path: str | Path | None =
             item = {**item, "title": found["title"] or "", "text": found["text"] or ""}
         corpus.items.append(item)
     return corpus
+
+
+# -- the label audit ----------------------------------------------------------------------
+def audited_label(entry: dict) -> int:
+    """The label a blind second reading leaves: the first one where both readers agreed,
+    else the third reader's (who saw both readings and their reasons, not the scorer's)."""
+    first, second = int(entry["first"]), int(entry["second"])
+    if first == second:
+        return first
+    if entry.get("adjudicated") not in (0, 1):
+        raise InputError(
+            f"audit entry {entry.get('id')}: the readers disagree and no third reading"
+        )
+    return int(entry["adjudicated"])
+
+
+def apply_audit(items: list[dict], entries: list[dict]) -> dict[str, int]:
+    """Set each audited item's label to :func:`audited_label`, in place.
+
+    An item whose label changes keeps the first one as ``label_first``; every audited item
+    says how the audit went in ``audit`` (``agreed``, ``upheld``: the third reader sided
+    with the first label, ``changed``). Counts of each are returned. An entry must name an
+    item with the first label it recorded: an audit of other labels is refused.
+    """
+    by_id = {item["id"]: item for item in items}
+    counts = {"agreed": 0, "upheld": 0, "changed": 0}
+    for entry in entries:
+        item = by_id.get(entry["id"])
+        if item is None:
+            continue  # an item dropped since (ANT absent, a duplicate): nothing to relabel
+        first = int(item.get("label_first", item["label"]))
+        if first != int(entry["first"]):
+            raise InputError(
+                f"audit entry {entry['id']}: first label {entry['first']}, corpus {first}"
+            )
+        label = audited_label(entry)
+        outcome = (
+            "agreed" if int(entry["second"]) == first else "upheld" if label == first else "changed"
+        )
+        item["label"], item["audit"] = label, outcome
+        if label != first:
+            item["label_first"] = first
+        counts[outcome] += 1
+    return counts
 
 
 # -- the test split -----------------------------------------------------------------------
