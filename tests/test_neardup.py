@@ -13,12 +13,15 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
 from apache_beam.testing.util import assert_that
 
+from marsad.dedup.fingerprint import pack_rank, shard_of
 from marsad.dedup.neardup import (
     Doc,
     NearDupConfig,
     Status,
+    bucket_keys,
     choose_banding,
     cluster_docs,
+    doc_fingerprints,
     jaccard,
     shingle_ids,
 )
@@ -27,6 +30,7 @@ from marsad.text.normalize import tokens
 from schemas.records import Article
 from schemas.tables import ARTICLES_PARTITION, ARTICLES_SCHEMA, to_table
 from transforms.dedup_near import ClusterNearDuplicates
+from transforms.dedup_pairs import ConcatEntries, PairsOfShard, ShardBlobs
 from transforms.stored_texts import ReadStoredTexts
 
 SEEDS = Path(__file__).resolve().parents[1] / "marsad" / "samplesite" / "content" / "seeds"
@@ -303,3 +307,42 @@ def test_outside_the_look_back_only_exact_copies_join(tmp_path):
         CONFIG,
     )
     assert alone["near"].is_canonical
+
+
+def test_bucket_entries_gathered_per_bundle_give_the_same_pairs(corpus):
+    """Entries gathered per (window, shard) in several bundles, then combined per shard,
+    give the candidate pairs the entries give one by one — whatever the bundling."""
+    entries = []
+    for fp in doc_fingerprints(corpus, CONFIG):
+        rank = pack_rank(fp.rank)
+        entries += [(shard_of(k), bytes([len(k)]) + k + rank) for k in bucket_keys(fp, CONFIG)]
+
+    def pairs(records):
+        combine = ConcatEntries()
+        blobs: dict[int, bytearray] = {}
+        for shard, framed in records:
+            blobs[shard] = combine.add_input(blobs.get(shard, combine.create_accumulator()), framed)
+        finder = PairsOfShard(CONFIG.max_bucket_pairs)
+        finder.setup()
+        return sorted(
+            pair
+            for shard, blob in blobs.items()
+            for pair in finder.process((shard, combine.extract_output(blob)))
+        )
+
+    one_by_one = [(shard, len(e).to_bytes(2, "big") + e) for shard, e in entries]
+    bundles, windows = [ShardBlobs(), ShardBlobs(), ShardBlobs()], ["w1", "w2"]
+    for n, (shard, entry) in enumerate(entries):
+        bundles[n % 3].add([(shard, entry)], windows[0])
+    gathered = [item for bundle in bundles for item in bundle.drain()]
+    assert {window for window, _ in gathered} == {"w1"}
+    assert len(gathered) < len(entries)  # fewer records than entries
+    want = pairs(one_by_one)
+    assert want and pairs(record for _, record in gathered) == want
+    assert not list(bundles[0].drain())  # drained means empty
+    # Windows are never mixed in one record.
+    split = ShardBlobs()
+    split.add(entries[:5], "w1")
+    split.add(entries[:5], "w2")
+    shards = len({shard for shard, _ in entries[:5]})
+    assert sorted(w for w, _ in split.drain()) == ["w1"] * shards + ["w2"] * shards

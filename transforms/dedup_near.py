@@ -5,7 +5,8 @@ The stages of ``marsad.dedup.neardup`` as Beam steps, each keyed so that it scal
 
     CountOutletLines   (outlet, edge line) → pages; frequent ones become a side input
     Clean              boilerplate and repeated paragraphs out; both views fingerprinted;
-                       one (bucket key, rank) per LSH band and content hash
+                       one (bucket key, rank) per LSH band and content hash, gathered
+                       per shard for the whole bundle (one record per shard touched)
     Buckets            keyed by bucket → candidate pairs (earlier, later)
     Verify             keyed by document id (two joins) → exact similarity in both
                        views; compatible pairs become edges (``transforms/dedup_pairs.py``)
@@ -49,6 +50,7 @@ from transforms.common import METRICS_NAMESPACE, counter
 from transforms.dedup_pairs import (
     ConcatEntries,
     PairsOfShard,
+    ShardBlobs,
     Verify,
     ask_record,
     candidate_records,
@@ -76,13 +78,17 @@ def _bucket_entries(fp: Fingerprint, config: NearDupConfig) -> list[tuple]:
     return [(shard_of(key), pack_bucket_entry(key, rank)) for key in bucket_keys(fp, config)]
 
 
-def _outputs(fp: Fingerprint, entries: list[tuple]):
-    """The fingerprint as the shuffles carry it: packed (for verification), as a small
-    ``Member`` (for components), and its bucket entries."""
+def _outputs(fp: Fingerprint):
+    """The fingerprint as the shuffles carry it: packed (for verification) and as a small
+    ``Member`` (for components). Its bucket entries leave with the bundle's
+    (``_shard_outputs``)."""
     yield pvalue.TaggedOutput(_FINGERPRINTS, (fp.doc_id, pack_fingerprint(fp)))
     yield pvalue.TaggedOutput(_MEMBERS, (fp.doc_id, fp.member()))
-    for entry in entries:
-        yield pvalue.TaggedOutput(_KEYS, entry)
+
+
+def _shard_outputs(gathered: ShardBlobs):
+    for window, record in gathered.drain():
+        yield pvalue.TaggedOutput(_KEYS, WindowedValue(record, window.max_timestamp(), (window,)))
 
 
 def _clean_article(element: tuple[Article, frozenset], config: NearDupConfig):
@@ -112,6 +118,7 @@ class _CleanAndFingerprint(beam.DoFn):
 
     def start_bundle(self) -> None:
         self._pool.reset()
+        self._entries = ShardBlobs()
 
     def process(
         self,
@@ -128,6 +135,7 @@ class _CleanAndFingerprint(beam.DoFn):
     def finish_bundle(self):
         for result, (when, where) in self._pool.drain():
             yield from self._outputs(result, when, where)
+        yield from _shard_outputs(self._entries)
 
     def _outputs(self, result, timestamp, window):
         article, repeats_removed, boilerplate_removed, fp, entries = result
@@ -137,17 +145,25 @@ class _CleanAndFingerprint(beam.DoFn):
             counter(STAGE, "cleaned.boilerplate")
         # Results drained in finish_bundle need their element's timestamp and window.
         yield WindowedValue(article, timestamp, (window,))
-        for output in _outputs(fp, entries):
+        for output in _outputs(fp):
             yield pvalue.TaggedOutput(output.tag, WindowedValue(output.value, timestamp, (window,)))
+        self._entries.add(entries, window)
 
 
 class _FingerprintStored(beam.DoFn):
     def __init__(self, config: NearDupConfig) -> None:
         self.config = config
 
-    def process(self, row: StoredText):
+    def start_bundle(self) -> None:
+        self._entries = ShardBlobs()
+
+    def process(self, row: StoredText, window=beam.DoFn.WindowParam):
         fp = stored_fingerprint(row, self.config, row.published_at_us or None)
-        yield from _outputs(fp, _bucket_entries(fp, self.config))
+        yield from _outputs(fp)
+        self._entries.add(_bucket_entries(fp, self.config), window)
+
+    def finish_bundle(self):
+        yield from _shard_outputs(self._entries)
 
 
 class _UnionFindFn(beam.CombineFn):

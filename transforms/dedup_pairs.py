@@ -21,16 +21,44 @@ from transforms.common import METRICS_NAMESPACE, counter
 from transforms.dedup_records import STAGE
 
 
+class ShardBlobs:
+    """Bucket entries gathered per (window, shard) as concatenated framed entries.
+
+    A bundle's articles emit one record per shard they touch instead of one per bucket
+    key: the runner encodes, decodes and combines each record it carries (tens of
+    microseconds apiece in the pipeline process), and an article has one bucket key per
+    LSH band, while the shards are bounded (``marsad.dedup.fingerprint.shard_of``).
+    """
+
+    def __init__(self) -> None:
+        self._blobs: dict[object, dict[int, bytearray]] = {}
+
+    def add(self, entries: list[tuple[int, bytes]], window: object = None) -> None:
+        blobs = self._blobs.setdefault(window, {})
+        for shard, entry in entries:
+            blob = blobs.get(shard)
+            if blob is None:
+                blob = blobs[shard] = bytearray()
+            blob += len(entry).to_bytes(2, "big")
+            blob += entry
+
+    def drain(self):
+        """``(window, (shard, blob))`` for every shard gathered; then empty."""
+        blobs, self._blobs = self._blobs, {}
+        for window, shards in blobs.items():
+            for shard, blob in shards.items():
+                yield window, (shard, bytes(blob))
+
+
 class ConcatEntries(beam.CombineFn):
-    """Bucket entries of a shard as one length-prefixed blob: combined before the
-    shuffle, millions of tiny records become a few thousand compact ones."""
+    """The blobs of framed bucket entries of a shard (``ShardBlobs``) as one blob:
+    combined before the shuffle, many small records become a few thousand compact ones."""
 
     def create_accumulator(self):
         return bytearray()
 
-    def add_input(self, blob, entry):
-        blob += len(entry).to_bytes(2, "big")
-        blob += entry
+    def add_input(self, blob, framed):
+        blob += framed
         return blob
 
     def merge_accumulators(self, blobs):
