@@ -7,7 +7,10 @@ import random
 import tracemalloc
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from marsad.dedup import fingerprint
 from marsad.dedup.clusters import Edge, Member, Rule, Status, decide
 from marsad.dedup.fingerprint import (
     PairSimilarity,
@@ -129,6 +132,33 @@ def test_published_view_folds_only_lightly():
         "اليوم",
     ]
     assert published_tokens("رسوم_جمركية") == ["رسوم_جمركيه"], "one token, as the labels count it"
+
+
+_ARABIC_AND_LATIN = st.text(
+    alphabet=st.sampled_from("أإآاىيةه ـًٌٍَُِّْٰـ\nabcاعلنتالامم 123_,.«»"), max_size=200
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ARABIC_AND_LATIN)
+def test_published_view_folds_exactly_as_one_translation_table(text):
+    """Five str.replace calls (the fast path) do what one str.translate table did."""
+    table = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ى": "ي", "ة": "ه"})
+    reference = fingerprint._WORD.findall(
+        fingerprint._TASHKEEL_TATWEEL.sub("", text).translate(table)
+    )
+    assert published_tokens(text) == reference
+
+
+def test_token_hashes_are_the_same_cold_warm_and_after_a_clear():
+    tokens = ["the", "fox", "and", "the", "dog", "and", "the", "fox", "again"]
+    want = [fingerprint._u64(token.encode("utf-8")) for token in tokens]
+    fingerprint._TOKEN_CACHE.clear()
+    assert fingerprint._token_hashes(tokens).tolist() == want  # every word new
+    assert fingerprint._token_hashes(tokens).tolist() == want  # every word cached
+    fingerprint._TOKEN_CACHE.pop("dog")
+    assert fingerprint._token_hashes(tokens).tolist() == want  # one word new
+    assert set(tokens) <= set(fingerprint._TOKEN_CACHE)
 
 
 def test_minhash_in_chunks_equals_minhash_at_once():

@@ -41,7 +41,10 @@ def rank_key(tier: int, published_us: int | None, n_tokens: int, doc_id: str) ->
 # --- the published view's tokens ------------------------------------------------------
 
 _TASHKEEL_TATWEEL = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
-_ALEF_FORMS = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ى": "ي", "ة": "ه"})
+# Single letters to single letters, no output among the inputs: one str.replace each is
+# the same as str.translate and some forty times faster (translate looks every
+# character of the text up in a dict: 4.4 ms for a 22,000-letter Arabic text).
+_ALEF_FORMS = (("أ", "ا"), ("إ", "ا"), ("آ", "ا"), ("ى", "ي"), ("ة", "ه"))
 _WORD = re.compile(r"\w+")
 
 
@@ -49,7 +52,10 @@ def published_tokens(text: str) -> list[str]:
     """Tokens of the published view (see module doc)."""
     if not text:
         return []
-    return _WORD.findall(_TASHKEEL_TATWEEL.sub("", text).translate(_ALEF_FORMS))
+    text = _TASHKEEL_TATWEEL.sub("", text)
+    for old, new in _ALEF_FORMS:
+        text = text.replace(old, new)
+    return _WORD.findall(text)
 
 
 # --- shingles -------------------------------------------------------------------------
@@ -70,10 +76,10 @@ def _token_hashes(tokens: list[str]) -> np.ndarray:
     if len(cache) > _TOKEN_CACHE_SIZE:
         cache.clear()
     hashes = list(map(cache.get, tokens))  # a C loop; misses are rare once warm
-    for index, value in enumerate(hashes):
-        if value is None:
-            token = tokens[index]
-            hashes[index] = cache[token] = _u64(token.encode("utf-8"))
+    if None in hashes:  # also a C loop: only the new words are visited in Python
+        for token in set(tokens).difference(cache):
+            cache[token] = _u64(token.encode("utf-8"))
+        hashes = list(map(cache.__getitem__, tokens))
     return np.array(hashes, dtype=np.uint64)
 
 
