@@ -113,3 +113,25 @@ def test_fast_normaliser_equals_the_reference_on_edge_cases():
     ]
     for text in cases:
         assert normalize_for_matching(text) == _reference_normalize(text), repr(text)
+
+
+def test_no_step_before_the_rare_ones_creates_what_they_act_on():
+    """``normalize_for_matching`` looks for rare characters (Arabic-Indic digits,
+    invisible marks, astral characters) once, before tashkeel removal, letter folds and
+    casefolding: none of those may create one from a character that is not."""
+    from marsad.text import normalize
+
+    created = []
+    for code in range(0x10000):
+        if 0xD800 <= code < 0xE000:
+            continue
+        char = chr(code)
+        if normalize._RARE.search(char):
+            continue
+        after = normalize._TASHKEEL_AND_TATWEEL.sub("", char)
+        after = normalize.LETTER_FOLDS.get(after, after).casefold()
+        if normalize._RARE.search(after):
+            created.append(hex(code))
+    assert not created
+    assert normalize._RARE.search("١٢") and normalize._RARE.search("a\u200fb")
+    assert normalize._RARE.search("\U0001f600") and not normalize._RARE.search("العراق, U.S.")
