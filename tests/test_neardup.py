@@ -331,9 +331,9 @@ def test_bucket_entries_gathered_per_bundle_give_the_same_pairs(corpus):
         )
 
     one_by_one = [(shard, len(e).to_bytes(2, "big") + e) for shard, e in entries]
-    bundles, windows = [ShardBlobs(), ShardBlobs(), ShardBlobs()], ["w1", "w2"]
+    bundles = [ShardBlobs(), ShardBlobs(), ShardBlobs()]
     for n, (shard, entry) in enumerate(entries):
-        bundles[n % 3].add([(shard, entry)], windows[0])
+        bundles[n % 3].add([(shard, entry)], "w1")
     gathered = [item for bundle in bundles for item in bundle.drain()]
     assert {window for window, _ in gathered} == {"w1"}
     assert len(gathered) < len(entries)  # fewer records than entries

@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         sets.append(own)
         kept.append(item)
     if Path(args.audit).exists():
-        entries = [json.loads(line) for line in Path(args.audit).read_text().splitlines() if line]
+        audit = Path(args.audit).read_text(encoding="utf-8")
+        entries = [json.loads(line) for line in audit.splitlines() if line]
         print(f"  audit ({args.audit}): {apply_audit(kept, entries)}")
     with DEFAULT_CORPUS.open("w", encoding="utf-8") as handle:
         for item in kept:
