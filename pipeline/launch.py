@@ -14,7 +14,9 @@ offline) and touches no storage: no lock, no listing, no manifest.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -66,6 +68,22 @@ def new_pipeline(options: PipelineOptions):
         raise InputError(
             f"the {runner_name(options)} runner refused the options: {message}"
         ) from error
+
+
+@contextlib.contextmanager
+def scratch_removed(pipeline):
+    """Remove the pipeline's local scratch folder when the block ends, run or not.
+
+    ``beam.Pipeline`` makes a ``beam-pipeline-temp*`` folder in the system's temp
+    folder when it is built and removes it only at the end of ``run()``: a run refused
+    after building (the output locked, an error while building the graph, a local dry
+    run) left one behind per attempt, outside the output it was given."""
+    try:
+        yield pipeline
+    finally:
+        folder = getattr(pipeline, "local_tempdir", None)
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def runner_name(options: PipelineOptions) -> str:

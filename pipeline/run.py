@@ -88,12 +88,14 @@ def run_batch(argv: list[str], wait: bool = False, progress=None) -> dict:
     options = pipeline_options(argv)
     if launch.is_dry_run(options):
         pipeline, options, _marsad, _feeds, run_id = prepare_batch(argv)
-        return launch.dry_run(pipeline, options, "batch", run_id)
+        with launch.scratch_removed(pipeline):
+            return launch.dry_run(pipeline, options, "batch", run_id)
     if launch.is_remote(options):
         return _launch_remote(argv, wait)
     pipeline, options, marsad, feeds, run_id = prepare_batch(argv)
     try:
         with ExitStack() as stack:
+            stack.enter_context(launch.scratch_removed(pipeline))
             try:
                 stack.enter_context(acquire_run_lock(marsad.output, run_id))
             except OSError as error:  # the first write of the run: the output is unusable
@@ -165,17 +167,18 @@ def storage_error_from(error: BaseException, output: str) -> MarsadError | None:
 def _launch_remote(argv: list[str], wait: bool) -> dict:
     token = secrets.token_hex(8)
     pipeline, options, marsad, feeds, run_id = prepare_batch(argv, lock_token=token)
-    lock = take_lock(
-        marsad.output,
-        run_id,
-        ttl_s=launch.REMOTE_LOCK_TTL_S,
-        token=token,
-        job_state=launch.dataflow_job_state(options),
-    )
-    started_at = datetime.now(UTC)
-    record = launch.submit(
-        pipeline, options, "batch", run_id, lock, wait=wait, collect_counts=collect_counts
-    )
+    with launch.scratch_removed(pipeline):
+        lock = take_lock(
+            marsad.output,
+            run_id,
+            ttl_s=launch.REMOTE_LOCK_TTL_S,
+            token=token,
+            job_state=launch.dataflow_job_state(options),
+        )
+        started_at = datetime.now(UTC)
+        record = launch.submit(
+            pipeline, options, "batch", run_id, lock, wait=wait, collect_counts=collect_counts
+        )
     if not wait:
         return record
     counts = record.get("counts", {})
@@ -224,7 +227,11 @@ def prepare_batch(argv: list[str], lock_token: str = ""):
     run_id = marsad.run_id or new_run_id()
     marsad.run_id = run_id
     pipeline = new_pipeline(options)
-    build_batch(pipeline, feeds, marsad, run_id, lock_token)
+    try:
+        build_batch(pipeline, feeds, marsad, run_id, lock_token)
+    except BaseException:
+        with launch.scratch_removed(pipeline):
+            raise
     return pipeline, options, marsad, feeds, run_id
 
 

@@ -197,12 +197,16 @@ def prepare_stream(argv: list[str]):
     start = time.time()
     stop = start + stream.poll_interval * (stream.max_polls - 0.5) if stream.max_polls > 0 else None
     pipeline = new_pipeline(options)
-    ticks = pipeline | "Poll" >> PeriodicImpulse(
-        start_timestamp=start,
-        stop_timestamp=stop if stop is not None else MAX_TIMESTAMP,
-        fire_interval=stream.poll_interval,
-    )
-    build_stream(ticks, feeds, marsad, stream, run_id)
+    try:
+        ticks = pipeline | "Poll" >> PeriodicImpulse(
+            start_timestamp=start,
+            stop_timestamp=stop if stop is not None else MAX_TIMESTAMP,
+            fire_interval=stream.poll_interval,
+        )
+        build_stream(ticks, feeds, marsad, stream, run_id)
+    except BaseException:
+        with launch.scratch_removed(pipeline):
+            raise
     return pipeline, marsad, stream, run_id, start
 
 
@@ -220,20 +224,21 @@ def run_stream(argv: list[str]) -> dict:
     options = pipeline_options(argv)
     if launch.is_dry_run(options) or launch.is_remote(options):
         pipeline, marsad, stream, run_id, start = prepare_stream(argv)
-        if launch.is_dry_run(options):
-            return launch.dry_run(pipeline, pipeline.options, "stream", run_id)
-        # The job never commits: its lock goes stale when the job is seen to have ended.
-        lock = take_lock(
-            marsad.output,
-            run_id,
-            ttl_s=STREAM_LOCK_TTL_S,
-            job_state=launch.dataflow_job_state(pipeline.options),
-        )
-        return launch.submit(pipeline, pipeline.options, "stream", run_id, lock)
+        with launch.scratch_removed(pipeline):
+            if launch.is_dry_run(options):
+                return launch.dry_run(pipeline, pipeline.options, "stream", run_id)
+            # The job never commits: its lock goes stale when the job is seen to have ended.
+            lock = take_lock(
+                marsad.output,
+                run_id,
+                ttl_s=STREAM_LOCK_TTL_S,
+                job_state=launch.dataflow_job_state(pipeline.options),
+            )
+            return launch.submit(pipeline, pipeline.options, "stream", run_id, lock)
 
     pipeline, marsad, stream, run_id, start = prepare_stream(argv)
     start_workers(pipeline.options)
-    with trimming_heap():  # a long-running process: free heap pages go back
+    with launch.scratch_removed(pipeline), trimming_heap():  # heap: a long-running process
         result = pipeline.run()
         state = result.wait_until_finish()
     counts = collect_counts(result)

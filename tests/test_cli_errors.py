@@ -281,9 +281,12 @@ def test_read_only_output_folder_is_refused_before_fetching(world, tmp_path):
     assert site.hits == []
 
 
-def test_output_in_use_is_exit_code_3(world):
-    """A live lock on the output (this test's own process holds it)."""
+def test_output_in_use_is_exit_code_3(world, tmp_path):
+    """A live lock on the output (this test's own process holds it). The pipeline was
+    built before the lock was tried: its scratch folder goes with the refusal."""
     root, site = world
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     output = root / "locked-out"
     output.mkdir()
     now = "2099-01-01T00:00:00+00:00"
@@ -301,10 +304,17 @@ def test_output_in_use_is_exit_code_3(world):
         )
     )
     result = marsad(
-        "run", "--sources", str(root / "sources.yaml"), "--output", str(output), *LOOPBACK
+        "run",
+        "--sources",
+        str(root / "sources.yaml"),
+        "--output",
+        str(output),
+        *LOOPBACK,
+        env={**os.environ, "TMPDIR": str(scratch)},
     )
     message = assert_user_error(result, 3, "output_locked")
     assert "other-run" in message
+    assert list(scratch.glob("beam-pipeline-temp*")) == []
     assert site.hits == []
 
 

@@ -292,3 +292,21 @@ def test_options_the_runner_refuses_are_one_error_line(capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("marsad: error [input_invalid]:") and "Invalid Project ID" in err
+
+
+@pytest.mark.parametrize("command", ["run", "stream"])
+def test_a_local_dry_run_leaves_no_scratch_folder(command, tmp_path):
+    """Beam makes a scratch folder for every pipeline built and removes it only when the
+    pipeline runs; a dry run never runs it."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", command, "--sources", SOURCES,
+         "--output", str(tmp_path / "out"), "--runner=DirectRunner", "--dry_run=True"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "steps: " in done.stdout
+    assert list(scratch.iterdir()) == []
+    assert not (tmp_path / "out").exists()
