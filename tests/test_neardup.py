@@ -29,6 +29,7 @@ from marsad.text.boilerplate import clean_article
 from marsad.text.normalize import tokens
 from schemas.records import Article
 from schemas.tables import ARTICLES_PARTITION, ARTICLES_SCHEMA, to_table
+from transforms import dedup_pairs
 from transforms.dedup_near import ClusterNearDuplicates
 from transforms.dedup_pairs import ConcatEntries, PairsOfShard, ShardBlobs
 from transforms.stored_texts import ReadStoredTexts
@@ -196,9 +197,12 @@ def _decision(article: Article) -> tuple:
     return (article.article_id, article.is_canonical, article.cluster_id, article.duplicate_of)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_beam_transform_agrees_with_the_reference(corpus, workers):
-    """Also with cleaning and fingerprinting in two worker processes (``--workers``)."""
+@pytest.mark.parametrize(("workers", "gathered_bytes"), [(1, None), (2, None), (1, 1)])
+def test_beam_transform_agrees_with_the_reference(corpus, workers, gathered_bytes, monkeypatch):
+    """Also with cleaning and fingerprinting in two worker processes (``--workers``), and
+    with bucket entries sent on after every article (a bundle's cap reached at once)."""
+    if gathered_bytes is not None:
+        monkeypatch.setattr(dedup_pairs, "MAX_GATHERED_BYTES", gathered_bytes)
     expected = cluster_docs(corpus, CONFIG)
     want = sorted(
         (s.doc_id, s.is_canonical, s.cluster_id, s.duplicate_of) for s in expected.values()
@@ -346,3 +350,15 @@ def test_bucket_entries_gathered_per_bundle_give_the_same_pairs(corpus):
     split.add(entries[:5], "w2")
     shards = len({shard for shard, _ in entries[:5]})
     assert sorted(w for w, _ in split.drain()) == ["w1"] * shards + ["w2"] * shards
+    # A capped gatherer is full once it holds the cap; drained early, the pairs stay.
+    capped, sent, most_held = ShardBlobs(max_bytes=4096), [], 0
+    for n in range(0, len(entries), 50):
+        capped.add(entries[n : n + 50], "w1")
+        most_held = max(most_held, capped.size)
+        if capped.full:
+            sent += [record for _, record in capped.drain()]
+            assert capped.size == 0 and not capped.full
+    sent += [record for _, record in capped.drain()]
+    one_article = 50 * max(2 + len(entry) for _, entry in entries)
+    assert 4096 <= most_held < 4096 + one_article
+    assert pairs(sent) == want

@@ -148,6 +148,8 @@ class _CleanAndFingerprint(beam.DoFn):
         for output in _outputs(fp):
             yield pvalue.TaggedOutput(output.tag, WindowedValue(output.value, timestamp, (window,)))
         self._entries.add(entries, window)
+        if self._entries.full:
+            yield from _shard_outputs(self._entries)
 
 
 class _FingerprintStored(beam.DoFn):
@@ -161,6 +163,8 @@ class _FingerprintStored(beam.DoFn):
         fp = stored_fingerprint(row, self.config, row.published_at_us or None)
         yield from _outputs(fp)
         self._entries.add(_bucket_entries(fp, self.config), window)
+        if self._entries.full:
+            yield from _shard_outputs(self._entries)
 
     def finish_bundle(self):
         yield from _shard_outputs(self._entries)

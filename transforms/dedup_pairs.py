@@ -20,6 +20,10 @@ from marsad.dedup.neardup import (
 from transforms.common import METRICS_NAMESPACE, counter
 from transforms.dedup_records import STAGE
 
+# Bucket entries a step gathers before it sends them on (about 25 bytes an entry, 50
+# entries an article: some 6,000 articles' worth).
+MAX_GATHERED_BYTES = 8 << 20
+
 
 class ShardBlobs:
     """Bucket entries gathered per (window, shard) as concatenated framed entries.
@@ -28,10 +32,16 @@ class ShardBlobs:
     key: the runner encodes, decodes and combines each record it carries (tens of
     microseconds apiece in the pipeline process), and an article has one bucket key per
     LSH band, while the shards are bounded (``marsad.dedup.fingerprint.shard_of``).
+
+    What a bundle holds is bounded too: once ``max_bytes`` are gathered, ``full`` is
+    true and the step drains early (a runner may hand one worker a bundle of any size);
+    more records for the same shards, the same pairs.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int | None = None) -> None:
         self._blobs: dict[object, dict[int, bytearray]] = {}
+        self.max_bytes = MAX_GATHERED_BYTES if max_bytes is None else max_bytes
+        self.size = 0
 
     def add(self, entries: list[tuple[int, bytes]], window: object = None) -> None:
         blobs = self._blobs.setdefault(window, {})
@@ -41,10 +51,15 @@ class ShardBlobs:
                 blob = blobs[shard] = bytearray()
             blob += len(entry).to_bytes(2, "big")
             blob += entry
+            self.size += 2 + len(entry)
+
+    @property
+    def full(self) -> bool:
+        return self.size >= self.max_bytes
 
     def drain(self):
         """``(window, (shard, blob))`` for every shard gathered; then empty."""
-        blobs, self._blobs = self._blobs, {}
+        blobs, self._blobs, self.size = self._blobs, {}, 0
         for window, shards in blobs.items():
             for shard, blob in shards.items():
                 yield window, (shard, bytes(blob))
