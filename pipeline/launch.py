@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +27,7 @@ from typing import Any
 from apache_beam.options.pipeline_options import (
     GoogleCloudOptions,
     PipelineOptions,
+    SetupOptions,
     StandardOptions,
     TestOptions,
 )
@@ -86,6 +89,26 @@ def scratch_removed(pipeline):
             shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def own_temp_folder(options: PipelineOptions):
+    """Run the block with a temp folder of its own, removed when it ends.
+
+    Submitting to Dataflow, Beam's stager writes the job's resources (the pickled main
+    session, the submitting environment's package list) into folders it makes in the
+    system's temp folder and never removes: one per launch and per dry run. Its
+    requirements cache, meant to last, keeps its usual place."""
+    setup = options.view_as(SetupOptions)
+    if setup.requirements_cache is None:
+        setup.requirements_cache = os.path.join(tempfile.gettempdir(), "beam-requirements-cache")
+    folder = tempfile.mkdtemp(prefix="marsad-launch-")
+    previous, tempfile.tempdir = tempfile.tempdir, folder
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def runner_name(options: PipelineOptions) -> str:
     runner = options.view_as(StandardOptions).runner or ""
     name = runner if isinstance(runner, str) else type(runner).__name__
@@ -125,7 +148,8 @@ def dry_run(pipeline, options: PipelineOptions, mode: str, run_id: str) -> dict[
     job = None
     if runner_name(options) == "DataflowRunner":
         # Beam's Dataflow dry run builds the complete job request, offline.
-        job = getattr(pipeline.run(), "job", None)
+        with own_temp_folder(options):
+            job = getattr(pipeline.run(), "job", None)
     return {
         "run_id": run_id,
         "status": "DRY_RUN",
@@ -197,7 +221,8 @@ def submit(
     """
     started = time.perf_counter()
     try:
-        result = pipeline.run()
+        with own_temp_folder(options):
+            result = pipeline.run()
     except Exception as error:
         if lock is not None:
             lock.release()
