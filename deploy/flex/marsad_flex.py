@@ -119,8 +119,9 @@ def submit_batch(argv: list[str]):
 
     # run_id from the clock: a fixed launch body (Cloud Scheduler) is fine.
     if launch.is_dry_run(pipeline_options(argv)):
-        pipeline, _options, _marsad, _feeds, run_id = prepare_batch(argv)
-        result = pipeline.run()
+        pipeline, options, _marsad, _feeds, run_id = prepare_batch(argv)
+        with launch.own_temp_folder(options):
+            result = pipeline.run()
         _report(result, run_id)
         return result
     record = run_batch(argv)
@@ -140,7 +141,8 @@ def submit_stream(argv: list[str]):
     if launch.is_dry_run(pipeline_options(argv)):
         pipeline, _marsad, _stream, run_id, _start = prepare_stream(argv)
         pipeline.options.view_as(StandardOptions).streaming = True
-        result = pipeline.run()
+        with launch.own_temp_folder(pipeline.options):
+            result = pipeline.run()
         _report(result, run_id)
         return result
     record = run_stream(argv)
