@@ -73,20 +73,25 @@ def new_pipeline(options: PipelineOptions):
         ) from error
 
 
-@contextlib.contextmanager
-def scratch_removed(pipeline):
-    """Remove the pipeline's local scratch folder when the block ends, run or not.
+def discard_scratch(pipeline) -> None:
+    """Remove the pipeline's local scratch folder (a no-op once it has run).
 
     ``beam.Pipeline`` makes a ``beam-pipeline-temp*`` folder in the system's temp
     folder when it is built and removes it only at the end of ``run()``: a run refused
     after building (the output locked, an error while building the graph, a local dry
     run) left one behind per attempt, outside the output it was given."""
+    folder = getattr(pipeline, "local_tempdir", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scratch_removed(pipeline):
+    """``discard_scratch`` when the block ends, whether the pipeline ran or not."""
     try:
         yield pipeline
     finally:
-        folder = getattr(pipeline, "local_tempdir", None)
-        if folder:
-            shutil.rmtree(folder, ignore_errors=True)
+        discard_scratch(pipeline)
 
 
 @contextlib.contextmanager

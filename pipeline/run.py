@@ -230,8 +230,8 @@ def prepare_batch(argv: list[str], lock_token: str = ""):
     try:
         build_batch(pipeline, feeds, marsad, run_id, lock_token)
     except BaseException:
-        with launch.scratch_removed(pipeline):
-            raise
+        launch.discard_scratch(pipeline)
+        raise
     return pipeline, options, marsad, feeds, run_id
 
 

@@ -205,8 +205,8 @@ def prepare_stream(argv: list[str]):
         )
         build_stream(ticks, feeds, marsad, stream, run_id)
     except BaseException:
-        with launch.scratch_removed(pipeline):
-            raise
+        launch.discard_scratch(pipeline)
+        raise
     return pipeline, marsad, stream, run_id, start
 
 

@@ -91,6 +91,13 @@ def _shard_outputs(gathered: ShardBlobs):
         yield pvalue.TaggedOutput(_KEYS, WindowedValue(record, window.max_timestamp(), (window,)))
 
 
+def _gather(gathered: ShardBlobs, entries: list[tuple], window):
+    """Add a document's bucket entries; what was gathered leaves early once at the cap."""
+    gathered.add(entries, window)
+    if gathered.full:
+        yield from _shard_outputs(gathered)
+
+
 def _clean_article(element: tuple[Article, frozenset], config: NearDupConfig):
     """(article, edge lines of its outlet) → (cleaned article, what was removed, its
     fingerprint, its bucket entries): a pure function, run in a worker process."""
@@ -147,9 +154,7 @@ class _CleanAndFingerprint(beam.DoFn):
         yield WindowedValue(article, timestamp, (window,))
         for output in _outputs(fp):
             yield pvalue.TaggedOutput(output.tag, WindowedValue(output.value, timestamp, (window,)))
-        self._entries.add(entries, window)
-        if self._entries.full:
-            yield from _shard_outputs(self._entries)
+        yield from _gather(self._entries, entries, window)
 
 
 class _FingerprintStored(beam.DoFn):
@@ -162,9 +167,7 @@ class _FingerprintStored(beam.DoFn):
     def process(self, row: StoredText, window=beam.DoFn.WindowParam):
         fp = stored_fingerprint(row, self.config, row.published_at_us or None)
         yield from _outputs(fp)
-        self._entries.add(_bucket_entries(fp, self.config), window)
-        if self._entries.full:
-            yield from _shard_outputs(self._entries)
+        yield from _gather(self._entries, _bucket_entries(fp, self.config), window)
 
     def finish_bundle(self):
         yield from _shard_outputs(self._entries)
