@@ -44,7 +44,7 @@ from marsad.dedup.neardup import (
     bucket_keys,
     pack_fingerprint,
 )
-from marsad.text.boilerplate import edge_lines
+from marsad.text.boilerplate import article_key, edge_lines
 from schemas.records import Article
 from transforms.common import METRICS_NAMESPACE, counter
 from transforms.dedup_pairs import (
@@ -257,6 +257,40 @@ class _Apply(beam.DoFn):
             yield applied
 
 
+def _edge_lines_of(article: Article) -> list[tuple[tuple[str, str], bytes]]:
+    """((outlet, edge line), which article) for each candidate outlet line of ``article``."""
+    key = article_key(article.title, article.article_id, article.sitename or "")
+    return [((article.source, line), key) for line in edge_lines(article.text or "")]
+
+
+class CountDistinctUpTo(beam.CombineFn):
+    """How many distinct values a key has, counted up to ``cap`` (all a threshold of
+    ``cap`` needs to know): each accumulator holds at most ``cap`` values."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = max(1, cap)
+
+    def create_accumulator(self) -> set:
+        return set()
+
+    def add_input(self, seen: set, value) -> set:
+        if len(seen) < self.cap:
+            seen.add(value)
+        return seen
+
+    def merge_accumulators(self, accumulators) -> set:
+        merged: set = set()
+        for seen in accumulators:
+            for value in seen:
+                if len(merged) >= self.cap:
+                    return merged
+                merged.add(value)
+        return merged
+
+    def extract_output(self, seen: set) -> int:
+        return len(seen)
+
+
 class NearDuplicateDecisions(beam.PTransform):
     """(articles, stored texts) → ``{"decisions": Status, "articles": cleaned Article}``.
 
@@ -279,10 +313,8 @@ class NearDuplicateDecisions(beam.PTransform):
         outlet_lines = (
             articles
             | "EdgeLines"
-            >> beam.FlatMap(
-                lambda a: [((a.source, line), 1) for line in edge_lines(a.text or "")]
-            ).with_output_types(Tuple[Tuple[str, str], int])
-            | "CountOutletLines" >> beam.CombinePerKey(sum)
+            >> beam.FlatMap(_edge_lines_of).with_output_types(Tuple[Tuple[str, str], bytes])
+            | "CountOutletLines" >> beam.CombinePerKey(CountDistinctUpTo(config.min_outlet_pages))
             | "FrequentLines"
             >> beam.FlatMapTuple(
                 lambda key, count: [key] if count >= config.min_outlet_pages else []

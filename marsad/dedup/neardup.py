@@ -45,7 +45,7 @@ from marsad.dedup.fingerprint import (
     shingle_ids,
 )
 from marsad.text import normalize as textnorm
-from marsad.text.boilerplate import Cleaned, clean_article, edge_lines
+from marsad.text.boilerplate import Cleaned, article_key, clean_article, edge_lines
 
 __all__ = [
     "Doc",
@@ -79,7 +79,7 @@ class NearDupConfig:
     drop_duplicates: bool = False  # drop rows flagged is_duplicate from the output
     strip_boilerplate: bool = True  # clean texts (marsad.text.boilerplate) before matching
     rewrite_text: bool = True  # store the cleaned text (else only match on it)
-    min_outlet_pages: int = 5  # pages of one outlet an edge line needs to be boilerplate
+    min_outlet_pages: int = 5  # articles of one outlet an edge line needs to be boilerplate
 
     @property
     def pair_floor(self) -> float:
@@ -273,18 +273,24 @@ class Doc:
     published_us: int | None = None
     fixed: Status | None = None
     content_hash: str = ""  # only for an earlier run's row known by its hash alone
+    title: str = ""  # pages with one title count as one article for outlet lines
+    sitename: str = ""  # ... unless the title is only the outlet's name
 
 
 def outlet_line_sets(docs: Iterable[Doc], min_pages: int) -> dict[str, frozenset[str]]:
-    """Edge lines seen on at least ``min_pages`` pages of one outlet (new documents only)."""
-    counts: dict[tuple[str, str], int] = defaultdict(int)
+    """Edge lines seen on at least ``min_pages`` articles of one outlet (new documents
+    only; pages with one title are one article: ``boilerplate.article_key``)."""
+    articles: dict[tuple[str, str], set[bytes]] = defaultdict(set)
     for doc in docs:
         if doc.fixed is None:
+            key = article_key(doc.title, doc.doc_id, doc.sitename)
             for line in edge_lines(doc.text):
-                counts[(doc.source, line)] += 1
+                keys = articles[(doc.source, line)]
+                if len(keys) < min_pages:  # enough to decide: memory stays bounded
+                    keys.add(key)
     found: dict[str, set[str]] = defaultdict(set)
-    for (source, line), count in counts.items():
-        if count >= min_pages:
+    for (source, line), keys in articles.items():
+        if len(keys) >= min_pages:
             found[source].add(line)
     return {source: frozenset(lines) for source, lines in found.items()}
 

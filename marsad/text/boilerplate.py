@@ -16,9 +16,13 @@ comparisons use ``normalize_for_matching``, the kept lines are returned as writt
    From the start only letterless lines and outlet lines are removed: a
    title, byline or dateline up there is part of the article.
 2. Outlet lines: a line of at most ``MAX_OUTLET_LINE_TOKENS`` tokens seen at the
-   edge of at least ``min_outlet_pages`` pages of the same outlet (a disclaimer,
+   edge of at least ``min_outlet_pages`` articles of the same outlet (a disclaimer,
    "فرانس 24 / أ ف ب", "نقلا عن ..."). Counting needs every page of the outlet, so
-   the caller passes the set (``edge_lines`` gives each page's candidates).
+   the caller passes the set (``edge_lines`` gives each page's candidates). Pages with
+   one title are one article (``article_key``): an article served at several addresses
+   (updated, re-posted, a print or AMP page) shares its own short lines — a heading, a
+   standfirst, a caption — and they are not the outlet's. A title that is only the
+   outlet's name identifies no article: such pages count one each.
 3. Repeats. A paragraph of at least ``MIN_REPEAT_TOKENS`` tokens equal to an
    earlier one is removed; one of at least ``MIN_CONTAINED_TOKENS`` tokens found
    word for word inside a longer paragraph (a standfirst repeated as the first
@@ -28,6 +32,7 @@ comparisons use ``normalize_for_matching``, the kept lines are returned as writt
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -198,6 +203,18 @@ def edge_lines(text: str, window: int = EDGE_WINDOW) -> set[str]:
     short = (line for line in edges if len(line.split()) <= 2 * MAX_OUTLET_LINE_TOKENS)
     found = (normalize_for_matching(line) for line in short)
     return {line for line in found if line and len(line.split()) <= MAX_OUTLET_LINE_TOKENS}
+
+
+def article_key(title: str, page_id: str, sitename: str = "") -> bytes:
+    """Which article a page is, for counting outlet lines (rule 2): its normalised title,
+    or the page itself when it has none, or only the outlet's name (a site whose pages
+    all carry one title: they are not one article). Eight bytes of a hash: the same in
+    every process (Python's ``hash`` of a string is not), and small beside the line."""
+    norm = normalize_for_matching(title) if title else ""
+    if norm and sitename and norm == normalize_for_matching(sitename):
+        norm = ""
+    name = f"title\0{norm}" if norm else f"page\0{page_id}"
+    return hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
 
 
 def _repeated(norms: list[tuple[str, ...]], kept: list[int]) -> set[int]:
