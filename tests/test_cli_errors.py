@@ -322,6 +322,16 @@ def test_version_and_help_exit_0(capsys):
     version = marsad("--version")
     assert version.returncode == 0 and version.stdout.startswith("marsad 0.")
     assert "apache-beam" in version.stdout
+    # ... without importing Beam (the version is read from the installed metadata).
+    script = (
+        "import sys, pipeline.cli as cli\n"
+        "assert cli.main(['--version']) == 0\n"
+        "print('beam imported' if 'apache_beam' in sys.modules else 'beam not imported')\n"
+    )
+    quick = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert quick.stdout.splitlines() == [version.stdout.strip(), "beam not imported"], quick
     helped = _in_process(["run", "--help"], capsys)
     assert helped.returncode == 0
     for code in ("0 ", "2 ", "3 ", "4 ", "5 "):
