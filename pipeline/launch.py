@@ -94,6 +94,10 @@ def scratch_removed(pipeline):
         discard_scratch(pipeline)
 
 
+# Beam's default requirements cache in the system's temp folder (its stager's name).
+REQUIREMENTS_CACHE = "beam-requirements-cache"
+
+
 @contextlib.contextmanager
 def own_temp_folder(options: PipelineOptions):
     """Run the block with a temp folder of its own, removed when it ends.
@@ -104,7 +108,7 @@ def own_temp_folder(options: PipelineOptions):
     requirements cache, meant to last, keeps its usual place."""
     setup = options.view_as(SetupOptions)
     if setup.requirements_cache is None:
-        setup.requirements_cache = os.path.join(tempfile.gettempdir(), "beam-requirements-cache")
+        setup.requirements_cache = os.path.join(tempfile.gettempdir(), REQUIREMENTS_CACHE)
     folder = tempfile.mkdtemp(prefix="marsad-launch-")
     previous, tempfile.tempdir = tempfile.tempdir, folder
     try:

@@ -419,15 +419,10 @@ DATAFLOW = [
 
 
 @pytest.mark.parametrize("mode", ["batch", "stream"])
-def test_dataflow_job_constructs_offline(mode, no_network, tmp_path, monkeypatch):
+def test_dataflow_job_constructs_offline(mode, no_network, launch_leftovers):
     pytest.importorskip("apitools.base.py", reason="needs apache-beam[gcp]")
     pytest.importorskip("google.cloud.storage", reason="needs apache-beam[gcp]")
-    import tempfile
     import time
-
-    temp_folder = tmp_path / "tmp"  # the system's, for this test: what the launch leaves
-    temp_folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(temp_folder))
 
     values = {
         "output": "gs://marsad-test-bucket/out",
@@ -463,8 +458,9 @@ def test_dataflow_job_constructs_offline(mode, no_network, tmp_path, monkeypatch
         if env.urn == "beam:env:docker:v1"
     }
     assert images == {"europe-west1-docker.pkg.dev/marsad-test/marsad/marsad:test"}
-    left = [p.name for p in temp_folder.iterdir() if p.name != "beam-requirements-cache"]
-    assert left == [], "Beam's scratch and staging folders go (its requirements cache stays)"
+    assert launch_leftovers() == [], (
+        "Beam's scratch and staging folders go (its requirements cache stays)"
+    )
 
 
 def test_entry_points_import_and_dispatch(monkeypatch):

@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -129,24 +128,10 @@ def output(request):
     return f"gs://{BUCKET}/{request.node.name}"
 
 
-@pytest.fixture
-def temp_folder(tmp_path, monkeypatch):
-    """The system's temp folder, for this test: what a launch leaves there is seen."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
-
-
-def _left_in(folder: Path) -> list[str]:
-    """What a launch left in the temp folder, but Beam's requirements cache (kept on purpose)."""
-    return sorted(p.name for p in folder.iterdir() if p.name != "beam-requirements-cache")
-
-
-def test_submit_prints_the_job_and_returns(service, output, capsys, temp_folder):
+def test_submit_prints_the_job_and_returns(service, output, capsys, launch_leftovers):
     started = time.monotonic()
     assert main(["run", *_dataflow_args(service.endpoint, output)]) == 0
-    assert _left_in(temp_folder) == [], "the job's resources and scratch go after the launch"
+    assert launch_leftovers() == [], "the job's resources and scratch go"
     assert time.monotonic() - started < 120, "the driver must not wait for the job"
     printed = capsys.readouterr().out
     [(job_id, job)] = service.jobs.items()
@@ -216,9 +201,9 @@ def test_wait_prints_the_summary_from_the_job_metrics(service, output, capsys):
     assert manifest["counts"]["parse_feeds.entries"] == 412
 
 
-def test_stream_submits_and_never_waits(service, output, capsys, temp_folder):
+def test_stream_submits_and_never_waits(service, output, capsys, launch_leftovers):
     assert main(["stream", *_dataflow_args(service.endpoint, output)]) == 0
-    assert _left_in(temp_folder) == []
+    assert launch_leftovers() == []
     [(job_id, job)] = service.jobs.items()
     assert job["type"] == "JOB_TYPE_STREAMING"
     assert job_id in capsys.readouterr().out
