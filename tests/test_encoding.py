@@ -227,3 +227,81 @@ def test_the_utf8_byte_check_counts_ascii_letters_across_blocks():
     assert _utf8_may_look_garbled(latin + padding + b"a" * 3999)
     assert not _utf8_may_look_garbled(latin + padding + b"a" * 4000)
     assert not _utf8_may_look_garbled(b"a" * 4000 + latin + padding)
+
+
+def _multibyte_utf8_by_each_byte(body: bytes) -> bool:
+    """The definition ``_has_multibyte_utf8`` keeps (it was written this way, a byte at a
+    time in Python, before it scanned with ``bytes.isascii``)."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(body) - 3 or error.reason != "unexpected end of data":
+            return False
+    return any(byte >= 0x80 for byte in body)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_BYTES)
+def test_the_multibyte_utf8_check_is_its_byte_by_byte_definition(body):
+    from marsad.fetch.encoding import _has_multibyte_utf8
+
+    for cut in (body, body[:-1], body[:-2]):  # cut mid-character, as at the size cap
+        assert _has_multibyte_utf8(cut) == _multibyte_utf8_by_each_byte(cut)
+
+
+def test_undeclared_and_single_byte_labelled_pages_decode_as_before():
+    ascii_page = (
+        "<html><body><p>" + "plain ASCII news text. " * 2000 + "</p></body></html>"
+    ).encode()
+    arabic = page(None)
+    for body, content_type, codec in (
+        (ascii_page, None, "utf-8"),  # undeclared ASCII: detection says UTF-8
+        (ascii_page, "text/html; charset=iso-8859-1", "cp1252"),  # the label, as browsers read it
+        (arabic.encode("utf-8"), "text/html; charset=windows-1256", "utf-8"),
+        (arabic.encode("cp1256"), None, "cp1256"),
+    ):
+        decoded = decode_document(body, content_type)
+        assert decoded.encoding == codec
+        assert decoded.text == body.decode(codec)
+
+
+_CODECS = (
+    "utf-8",
+    "cp1256",
+    "iso8859-6",
+    "cp1252",
+    "koi8-r",
+    "shift_jis",
+    "utf-16-le",
+    "cp500",
+    "cp424",
+    "iso2022_jp",
+    "utf-7",
+    "hz",
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300).map(lambda b: bytes(x & 0x7F for x in b)), st.sampled_from(_CODECS))
+def test_ascii_bodies_are_settled_as_the_full_checks_settle_them(body, codec):
+    # plausible_decoding answers an ASCII body under an ASCII-compatible codec by one
+    # scan; every codec, compatible or not (UTF-16, EBCDIC), must get the full checks' answer.
+    import marsad.fetch.encoding as encoding
+
+    shortcut = encoding.plausible_decoding(body, codec)
+    original = encoding._reads_ascii_as_ascii
+    encoding._reads_ascii_as_ascii = lambda codec: False
+    try:
+        full = encoding.plausible_decoding(body, codec)
+    finally:
+        encoding._reads_ascii_as_ascii = original
+    assert shortcut == full
+
+
+def test_seven_bit_codecs_that_shift_are_not_read_as_ascii():
+    # ISO-2022-JP, HZ and UTF-7 bodies are ASCII bytes that mean other characters.
+    news = "日本語のニュース 中文新闻 أخبار"
+    for codec, text in (("iso2022_jp", news[:8]), ("hz", news[9:13]), ("utf-7", news)):
+        body = text.encode(codec)
+        assert body.isascii()
+        assert plausible_decoding(body, codec) == text
