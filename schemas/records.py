@@ -113,8 +113,11 @@ class Article:
     matched_terms: list[dict] = field(default_factory=list)
     entities: list[dict] = field(default_factory=list)
     also_listed_in: list[str] = field(default_factory=list)
-    # Not a column: the decoded page between FetchArticles and Extract.
+    # Not columns: the page as fetched (bytes and the response's Content-Type) from
+    # FetchArticles to Extract, which decodes it in a worker process into ``html``.
     html: str = ""
+    page: bytes = b""
+    content_type: str = ""
     # Not columns: what the feed said, kept for the extraction fallback.
     feed_content: str = ""
 

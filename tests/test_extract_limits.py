@@ -124,3 +124,33 @@ def test_binaries_served_as_html_are_refused(body):
 )
 def test_text_pages_are_not_taken_for_binaries(body):
     assert binary_kind(body) is None
+
+
+def test_the_fetched_page_is_decoded_in_the_extraction_step():
+    # FetchArticles hands the page over as bytes; Extract decodes it (here undeclared
+    # windows-1256, found by detection) and does not carry the bytes further.
+    from transforms.extract import extract_page
+
+    body = arabic_page().encode("cp1256")
+    result = extract_page(_article(html="").replace(page=body, content_type="text/html"))
+    assert result.failure is None and result.encoding_source == "detected"
+    article = result.article
+    assert article.encoding == "cp1256" and article.encoding_source == "detected"
+    assert "الحكومة العراقية" in article.text
+    assert article.page == b"" and article.html == "" and article.content_type == ""
+
+
+def test_a_page_that_fails_extraction_still_says_how_it_was_decoded():
+    from transforms.extract import ExtractFn, extract_page
+
+    page = _article(html="").replace(
+        page=b"<html><body></body></html>", content_type="text/html; charset=utf-8"
+    )
+    result = extract_page(page)
+    assert result.article is None and result.encoding_source == "http"
+    assert result.failure["reason"] == "extraction_empty"
+    fn = ExtractFn("r", 250)
+    fn.setup()
+    (output,) = list(fn.process(page))
+    assert output.value.stage == "extract" and output.value.reason == "extraction_empty"
+    assert output.value.url == "http://127.0.0.1/a"

@@ -1,11 +1,15 @@
-"""ExtractArticles: page HTML → article text and metadata (trafilatura, feed fallback)."""
+"""ExtractArticles: fetched page → article text and metadata (decoding, trafilatura, feed
+fallback)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import apache_beam as beam
 
+from marsad.fetch.encoding import decode_document
 from marsad.text.extract import (
     DEFAULT_MAX_TEXT_CHARS,
     DEFAULT_MIN_CHARS,
@@ -16,7 +20,7 @@ from marsad.text.extract import (
     plausible_date,
 )
 from schemas.records import Article
-from transforms.common import apply_stage, counter
+from transforms.common import apply_stage, counter, error_fields
 from transforms.pooled import PooledStageDoFn
 
 
@@ -65,6 +69,41 @@ def extract_article(
     )
 
 
+@dataclass(frozen=True)
+class PageExtraction:
+    """What the worker returns for one fetched page: the extracted article, or the
+    failure's fields, and how the page was decoded ("" when it came decoded)."""
+
+    article: Article | None
+    encoding_source: str
+    failure: dict[str, Any] | None = None
+
+
+def extract_page(
+    article: Article,
+    min_chars: int = DEFAULT_MIN_CHARS,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+) -> PageExtraction:
+    """Decode the fetched page (undecodable bytes become U+FFFD, never an error), then
+    :func:`extract_article`; a failure comes back as fields, so that the decoding is
+    counted for every page, extracted or not."""
+    source = ""
+    try:
+        if article.page:
+            decoded = decode_document(article.page, article.content_type)
+            source = decoded.source
+            article = article.replace(
+                html=decoded.text,
+                encoding=decoded.encoding,
+                encoding_source=decoded.source,
+                page=b"",
+                content_type="",
+            )
+        return PageExtraction(extract_article(article, min_chars, max_text_chars), source)
+    except Exception as error:  # a row, as StageDoFn makes one for what handle raises
+        return PageExtraction(None, source, error_fields(error))
+
+
 class ExtractFn(PooledStageDoFn):
     stage = "extract"
 
@@ -88,11 +127,15 @@ class ExtractFn(PooledStageDoFn):
         }
 
     def work(self):
-        return partial(
-            extract_article, min_chars=self.min_chars, max_text_chars=self.max_text_chars
-        )
+        return partial(extract_page, min_chars=self.min_chars, max_text_chars=self.max_text_chars)
 
-    def outputs(self, article: Article, extracted: Article):
+    def outputs(self, article: Article, result: PageExtraction):
+        if result.encoding_source:  # named as when FetchArticles decoded the page
+            counter("fetch_articles", f"encoding.{result.encoding_source}")
+        if result.failure is not None:
+            yield self._failure_from(article, result.failure)
+            return
+        extracted = result.article
         counter(self.stage, f"method.{extracted.extraction_method}")
         if extracted.text_truncated:
             counter(self.stage, "text_truncated")

@@ -1,4 +1,8 @@
-"""FetchArticles: FeedEntry → Article carrying the decoded page, fetched politely."""
+"""FetchArticles: FeedEntry → Article carrying the fetched page, fetched politely.
+
+The page travels as bytes: Extract decodes it (``marsad.fetch.encoding``) in a worker
+process, so the pipeline process neither decodes it nor pickles it as text.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,9 @@ import apache_beam as beam
 
 from marsad.errors import FetchError
 from marsad.fetch.crawl import PolitenessConfig
-from marsad.fetch.encoding import decode_document
 from marsad.fetch.http import FetchConfig, HttpResponse
 from marsad.fetch.sniff import binary_kind
 from schemas.records import Article, FeedEntry
-from transforms.common import counter
 from transforms.polite import FetchPolitely, PoliteFetchFn
 
 ARTICLE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
@@ -72,15 +74,12 @@ class FetchArticleFn(PoliteFetchFn):
 
     def on_response(self, entry: FeedEntry, response: HttpResponse, side):
         check_article_type(response)
-        decoded = decode_document(response.body, response.content_type)
-        counter(self.stage, f"encoding.{decoded.source}")
         article = article_from_entry(entry, self.run_id)
         article.final_url = response.final_url
         article.http_status = response.status
         article.fetched_at = response.fetched_at
-        article.encoding = decoded.encoding
-        article.encoding_source = decoded.source
-        article.html = decoded.text
+        article.page = response.body
+        article.content_type = response.content_type
         yield article
 
 
