@@ -34,6 +34,7 @@ rounds, so a change is measured against its parent in the same conditions.
 from __future__ import annotations
 
 import argparse
+import compileall
 import ctypes
 import json
 import os
@@ -530,6 +531,11 @@ def main(argv: list[str] | None = None) -> int:
         print("overhead: ../shared/eval/extraction is absent; benchmark skipped")
         return 0
     _become_subreaper()
+    if args.baseline:
+        # The versions are compared as code: both compiled ahead, as `make` compiles this
+        # checkout (else the one without .pyc files pays a compile at every start where
+        # PYTHONDONTWRITEBYTECODE is set).
+        compileall.compile_dir(args.baseline, quiet=1)
     originals = corpus.load_originals(eval_dir)
     sizes = [int(s) for s in args.pages.split(",") if s.strip()]
     report: dict = {"machine": machine(), "marsad_args": marsad_args, "results": []}
