@@ -20,6 +20,7 @@ ROOT = HERE.parent
 # name -> script and arguments; ordered cheapest first.
 BENCHMARKS: dict[str, list[str]] = {
     "topic": ["topic_bench.py"],
+    "decode": ["decode_bench.py"],
     "langid": ["langid_eval.py"],
     "sitemaps": ["sitemap_compare.py"],
     "dedup": ["dedup_eval.py"],
