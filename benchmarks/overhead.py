@@ -271,9 +271,20 @@ def marsad_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "pipeline.cli"]
 
 
-def pipeline_command(sources: Path, output: Path, marsad_args: list[str]) -> list[str]:
+# Another checkout's own entry point, whatever the installed script calls: its
+# ``console`` where it has one, else ``main`` as the script of its time called it.
+# ``-P``: the working directory (this checkout, perhaps) must not come before it.
+CHECKOUT_ENTRY = (
+    "import sys; from pipeline import cli; "
+    "sys.exit(cli.console() if hasattr(cli, 'console') else cli.main())"
+)
+
+
+def pipeline_command(
+    sources: Path, output: Path, marsad_args: list[str], checkout: bool = False
+) -> list[str]:
     return [
-        *marsad_command(),
+        *([sys.executable, "-P", "-c", CHECKOUT_ENTRY] if checkout else marsad_command()),
         "run",
         "--sources", str(sources),
         "--output", str(output),
@@ -336,8 +347,9 @@ def compare_at(
                     out_file = Path(f"{output}.parquet")
                     command = bare_command(urls, out_file)
                 else:
-                    command = pipeline_command(sources, output, marsad_args)
-                    if subject == "baseline":
+                    baseline = subject == "baseline"
+                    command = pipeline_command(sources, output, marsad_args, checkout=baseline)
+                    if baseline:
                         env = baseline_env(args.baseline)
                 with open(workdir / f"{subject}-{size}-{repeat}.log", "wb") as log:
                     run = measure(subject, size, command, server_pid, env=env, log=log)

@@ -357,3 +357,42 @@ def test_an_internal_error_is_one_line_and_the_traceback_comes_with_v(monkeypatc
     assert (
         loud.returncode == 1 and "Traceback" in loud.stderr and "ZeroDivisionError" in loud.stderr
     )
+
+
+def test_the_command_flushes_runs_exit_handlers_and_keeps_the_exit_code(tmp_path):
+    """``console`` (the installed ``marsad``) skips the interpreter's teardown only: what
+    was printed arrives whole, exit handlers run, and the exit code is main's."""
+    script = (
+        "import atexit, sys, pipeline.cli as cli\n"
+        "marker = sys.argv[1]\n"
+        "atexit.register(lambda: open(marker, 'w').write('handler ran'))\n"
+        "sys.argv = ['marsad', *sys.argv[2:]]\n"
+        "cli.console()\n"
+        "print('not reached')\n"
+    )
+    marker = tmp_path / "marker"
+    # Block-buffered, as stdout into a pipe is by default (this suite may run unbuffered).
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    printed = subprocess.run(
+        [sys.executable, "-c", script, str(marker), "schema", "articles"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=buffered,
+    )
+    expected = marsad("schema", "articles")
+    assert printed.returncode == 0 and expected.returncode == 0
+    assert printed.stdout == expected.stdout and len(printed.stdout) > 2000
+    assert "not reached" not in printed.stdout
+    assert marker.read_text() == "handler ran"
+    marker.unlink()
+    refused = subprocess.run(
+        [sys.executable, "-c", script, str(marker), "run", "--sources", "nowhere.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=buffered,
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith("marsad: error [")
+    assert marker.read_text() == "handler ran"
