@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
@@ -30,7 +32,7 @@ from transforms.fetch_feeds import FetchFeeds
 from transforms.parse_feeds import ParseFeeds
 from transforms.stored_check import CheckStoredFiles
 from transforms.stored_texts import ReadStoredTexts
-from transforms.tag import TagTopic
+from transforms.tag import TagTopic, tag_ahead
 from transforms.write import WriteDataset, tmp_dir
 
 
@@ -94,7 +96,14 @@ def build_batch(
     extracted, extract_failures = pages | "Extract" >> ExtractArticles(
         run_id, options.min_chars, max_text_chars(options), workers
     )
-    clustered = (extracted, stored) | "ClusterDuplicates" >> ClusterNearDuplicates(dedup, workers)
+    # Tagging reads only the cleaned text: it runs in the cleaning's worker call, and
+    # the Tag step makes the rows (or failure rows) from what it carries.
+    tag_in_cleaning = partial(
+        tag_ahead, topic_path=options.topic, threshold=options.topic_threshold
+    )
+    clustered = (extracted, stored) | "ClusterDuplicates" >> ClusterNearDuplicates(
+        dedup, workers, after=tag_in_cleaning
+    )
     tagged, tag_failures = clustered | "Tag" >> TagTopic(
         run_id, options.topic_threshold, options.topic, workers
     )

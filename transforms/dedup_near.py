@@ -24,6 +24,7 @@ result does not depend on bundling or input order, and equals ``neardup.cluster`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import apache_beam as beam
@@ -98,12 +99,19 @@ def _gather(gathered: ShardBlobs, entries: list[tuple], window):
         yield from _shard_outputs(gathered)
 
 
-def _clean_article(element: tuple[Article, frozenset], config: NearDupConfig):
+def _clean_article(
+    element: tuple[Article, frozenset],
+    config: NearDupConfig,
+    after: Callable[[Article], Article] | None = None,
+):
     """(article, edge lines of its outlet) → (cleaned article, what was removed, its
-    fingerprint, its bucket entries): a pure function, run in a worker process."""
+    fingerprint, its bucket entries): a pure function, run in a worker process.
+    ``after`` runs on the cleaned article in the same call (see ClusterNearDuplicates)."""
     article, lines = element
     article, cleaned, fp = clean_and_fingerprint(article, lines, config, published_micros(article))
     entries = _bucket_entries(fp, config)
+    if after is not None:
+        article = after(article)
     return article, cleaned.repeats_removed, cleaned.boilerplate_removed, fp, entries
 
 
@@ -115,12 +123,13 @@ class _CleanAndFingerprint(beam.DoFn):
     lines), so in one process it would leave the other cores idle. With ``workers <= 1``
     the same function runs inline."""
 
-    def __init__(self, config: NearDupConfig, workers: int = 1) -> None:
+    def __init__(self, config: NearDupConfig, workers: int = 1, after=None) -> None:
         self.config = config
         self.workers = workers
+        self.after = after
 
     def setup(self) -> None:
-        self._work = partial(_clean_article, config=self.config)
+        self._work = partial(_clean_article, config=self.config, after=self.after)
         self._pool = InOrderPool(self.workers)
 
     def start_bundle(self) -> None:
@@ -300,10 +309,11 @@ class NearDuplicateDecisions(beam.PTransform):
     so the articles are never shuffled there.
     """
 
-    def __init__(self, config: NearDupConfig | None = None, workers: int = 1) -> None:
+    def __init__(self, config: NearDupConfig | None = None, workers: int = 1, after=None) -> None:
         super().__init__()
         self.config = config or NearDupConfig()
         self.workers = workers
+        self.after = after
 
     def expand(self, inputs):
         config = self.config
@@ -323,7 +333,7 @@ class NearDuplicateDecisions(beam.PTransform):
             | "LineSets" >> beam.MapTuple(lambda source, lines: (source, frozenset(lines)))
         )
         cleaned = articles | "Clean" >> beam.ParDo(
-            _CleanAndFingerprint(config, self.workers), beam.pvalue.AsDict(outlet_lines)
+            _CleanAndFingerprint(config, self.workers, self.after), beam.pvalue.AsDict(outlet_lines)
         ).with_outputs(_FINGERPRINTS, _MEMBERS, _KEYS, main="articles")
         new_fps = cleaned[_FINGERPRINTS]
         fps, members, keys = [new_fps], [cleaned[_MEMBERS]], [cleaned[_KEYS]]
@@ -400,16 +410,26 @@ class ClusterNearDuplicates(beam.PTransform):
     ``inputs`` is ``(articles, stored)`` where ``stored`` is a PCollection of
     ``StoredText`` (``ReadStoredTexts``), or just ``articles``. With
     ``config.drop_duplicates`` flagged rows are counted (``dedup_near.dropped``)
-    and left out.
+    and left out. ``after``: a pure function of a cleaned article, run in the cleaning
+    step's worker call (the batch graph tags there, ``transforms/tag.py`` ``tag_ahead``,
+    so that an article goes to a worker once after extraction, not twice).
     """
 
-    def __init__(self, config: NearDupConfig | None = None, workers: int = 1) -> None:
+    def __init__(
+        self,
+        config: NearDupConfig | None = None,
+        workers: int = 1,
+        after: Callable[[Article], Article] | None = None,
+    ) -> None:
         super().__init__()
         self.config = config or NearDupConfig()
         self.workers = workers
+        self.after = after
 
     def expand(self, inputs):
-        parts = inputs | "Decisions" >> NearDuplicateDecisions(self.config, self.workers)
+        parts = inputs | "Decisions" >> NearDuplicateDecisions(
+            self.config, self.workers, self.after
+        )
         # The decisions (one per article with a neighbour, small) join the cleaned
         # articles as a side input: the articles are not keyed and shuffled again.
         decisions = beam.pvalue.AsDict(
