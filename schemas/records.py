@@ -120,9 +120,9 @@ class Article:
     content_type: str = ""
     # Not columns: what the feed said, kept for the extraction fallback.
     feed_content: str = ""
-    # Not a column: tags worked out ahead, in the cleaning step's worker call
-    # (``transforms/tag.py``, ``tag_ahead``): {"ms": ...} and the error's fields if any.
-    tag_ahead: dict | None = None
+    # Not a column: the outcome of tagging in the cleaning step's worker call
+    # (``transforms/tag.py``, ``tag_ahead``; a ``transforms.pooled`` Done or Failed).
+    tag_ahead: object | None = None
 
     def replace(self, **changes) -> Article:
         return dataclasses.replace(self, **changes)

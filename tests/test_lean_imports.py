@@ -33,6 +33,15 @@ def test_which_commands_may_use_google_cloud(argv, needed):
     assert needs_cloud_clients(argv) is needed
 
 
+def _python(script: str) -> str:
+    """stdout of ``script`` in a fresh interpreter, which must exit 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
 def _modules_after_beam(argv: list[str]) -> list[str]:
     """[marked, how many cloud client modules, whether Cloud Storage's] in a fresh
     interpreter after marking for ``argv`` and importing Beam and its FileSystems."""
@@ -47,11 +56,7 @@ def _modules_after_beam(argv: list[str]) -> list[str]:
         "          and n.startswith(('google.cloud.', 'google.auth', 'pymongo'))]\n"
         "print(marked, len(loaded), 'google.cloud.storage' in loaded)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.split()
+    return _python(script).split()
 
 
 @pytest.mark.skipif(not CLOUD_INSTALLED, reason="the gcp extra is not installed")
@@ -75,8 +80,5 @@ def test_the_marsad_command_marks_them_for_a_local_command(tmp_path):
         "sys.argv = ['marsad', 'schema', 'articles']\n"
         "cli.console()\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    _python(script)
     assert marker.read_text() == "False True"

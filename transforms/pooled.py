@@ -7,7 +7,11 @@ into outputs in the pipeline process, where counters and failure rows are made. 
 worker (``workers <= 1``, the default off a local runner) the function runs inline, so
 the rows are the same whatever the number of workers.
 
-Up to ``2 * workers`` elements are in flight; results are emitted oldest first as they
+A stage whose element was already worked in an earlier step's worker call (the Tag
+stage after the batch graph's cleaning) returns that outcome from ``ahead(element)``:
+its outputs and failure rows are then made as for a result of the pool.
+
+Up to ``IN_FLIGHT_PER_WORKER * workers`` elements are in flight; results are emitted oldest first as they
 complete (each with the timestamp and window of its own element), the rest at the end
 of the bundle. A worker that dies (killed, or crashed in native code) breaks the pool:
 it is replaced and each element that was in flight is tried once more, then becomes a
@@ -43,25 +47,26 @@ IN_FLIGHT_PER_WORKER = 8
 
 
 @dataclass(frozen=True)
-class _Done:
+class Done:
     value: Any
     ms: int
 
 
 @dataclass(frozen=True)
-class _Failed:
+class Failed:
     fields: dict[str, Any]  # error_fields() of what the work raised
     ms: int
 
 
-def _run(work: Callable[[Any], Any], element: Any) -> _Done | _Failed:
-    """In the worker: the result, or the failure's fields (exceptions may not pickle)."""
+def run_measured(work: Callable[[Any], Any], element: Any) -> Done | Failed:
+    """The result with its milliseconds, or the failure's fields (exceptions may not
+    pickle): in a worker, or in an earlier step's worker call (``PooledStageDoFn.ahead``)."""
     started = time.perf_counter()
     try:
         value = work(element)
     except Exception as error:
-        return _Failed(error_fields(error), int((time.perf_counter() - started) * 1000))
-    return _Done(value, int((time.perf_counter() - started) * 1000))
+        return Failed(error_fields(error), int((time.perf_counter() - started) * 1000))
+    return Done(value, int((time.perf_counter() - started) * 1000))
 
 
 @dataclass
@@ -92,6 +97,11 @@ class PooledStageDoFn(StageDoFn):
     def outputs(self, element: Any, result: Any) -> Iterable[Any]:
         yield result
 
+    def ahead(self, element: Any) -> Done | Failed | None:
+        """The element's result if an earlier step worked it out already (its outputs and
+        failure rows are made as for a result of the pool); None to work it here."""
+        return None
+
     # -- inline: StageDoFn.process calls handle ----------------------------------------
     def handle(self, element: Any) -> Iterable[Any]:
         return self.outputs(element, self._work(element))
@@ -112,6 +122,11 @@ class PooledStageDoFn(StageDoFn):
         timestamp=beam.DoFn.TimestampParam,
         window=beam.DoFn.WindowParam,
     ) -> Iterator[Any]:
+        ahead = self.ahead(element)
+        if ahead is not None:
+            counter(self.stage, "in")
+            yield from self._emit_result(element, ahead, timestamp, window)
+            return
         if self._pool is None:
             yield from super().process(element)
             return
@@ -130,12 +145,12 @@ class PooledStageDoFn(StageDoFn):
     # -- plumbing ----------------------------------------------------------------------
     def _submit(self, element: Any):
         try:
-            return self._pool.submit(_run, self._work, element)
+            return self._pool.submit(run_measured, self._work, element)
         except (BrokenProcessPool, RuntimeError):  # broken, or shut down by a crash
             self._pool = replace_pool(self.workers, self._pool)
-            return self._pool.submit(_run, self._work, element)
+            return self._pool.submit(run_measured, self._work, element)
 
-    def _result(self, flight: _InFlight) -> _Done | _Failed:
+    def _result(self, flight: _InFlight) -> Done | Failed:
         while True:
             try:
                 return flight.future.result()
@@ -145,24 +160,30 @@ class PooledStageDoFn(StageDoFn):
                         "a worker process died while handling this element, twice "
                         "(killed for its memory, or crashed in native code)"
                     )
-                    return _Failed(error_fields(error), 0)
+                    return Failed(error_fields(error), 0)
                 self._pool = replace_pool(self.workers, self._pool)
                 flight.future, flight.retried = self._submit(flight.element), True
             except Exception as error:  # the result could not cross the process boundary
-                return _Failed(error_fields(error), 0)
+                return Failed(error_fields(error), 0)
 
     def _emit(self, flight: _InFlight) -> Iterator[Any]:
-        result = self._result(flight)
+        yield from self._emit_result(
+            flight.element, self._result(flight), flight.timestamp, flight.window
+        )
+
+    def _emit_result(
+        self, element: Any, result: Done | Failed, timestamp: Any, window: Any
+    ) -> Iterator[Any]:
         self._ms.update(result.ms)
-        if isinstance(result, _Failed):
-            outputs: list[Any] = [self._failure_from(flight.element, result.fields)]
+        if isinstance(result, Failed):
+            outputs: list[Any] = [self._failure_from(element, result.fields)]
         else:
             try:
-                outputs = list(self.outputs(flight.element, result.value))
+                outputs = list(self.outputs(element, result.value))
             except Exception as error:
-                outputs = [self.failure_for(flight.element, error)]
+                outputs = [self.failure_for(element, error)]
         for output in outputs:
-            windowed = WindowedValue(output, flight.timestamp, (flight.window,))
+            windowed = WindowedValue(output, timestamp, (window,))
             if isinstance(output, Failure):
                 counter(output.stage, f"failed.{output.reason}")
                 yield pvalue.TaggedOutput(FAILURES, windowed)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from functools import cache, partial
 
 import apache_beam as beam
-from apache_beam import pvalue
 
 from marsad.topic.tagger import load_tagger
 from schemas.records import Article
-from transforms.common import FAILURES, apply_stage, counter, error_fields
-from transforms.pooled import PooledStageDoFn
+from transforms.common import apply_stage, counter
+from transforms.pooled import Done, Failed, PooledStageDoFn, run_measured
 
 
 def apply_tags(article: Article, tagger) -> Article:
@@ -39,17 +37,14 @@ def tag_article(article: Article, topic_path: str | None, threshold: float | Non
 
 def tag_ahead(article: Article, topic_path: str | None, threshold: float | None) -> Article:
     """The article tagged in an earlier step's worker call (the batch graph's cleaning,
-    ``ClusterNearDuplicates(after=...)``); its ``tag_ahead`` field holds how long that
-    took and, if tagging failed, the error's fields. The Tag stage then makes the row,
-    or the failure row, without handing the article to a worker again. An error is
-    carried, not raised: it must not fail the cleaning."""
-    started = time.perf_counter()
-    try:
-        tagged = tag_article(article, topic_path, threshold)
-    except Exception as error:
-        ms = int((time.perf_counter() - started) * 1000)
-        return article.replace(tag_ahead={"ms": ms, "error": error_fields(error)})
-    return tagged.replace(tag_ahead={"ms": int((time.perf_counter() - started) * 1000)})
+    ``ClusterNearDuplicates(after=...)``); its ``tag_ahead`` field holds the outcome as
+    the pool would report it (``run_measured``: the milliseconds, or the error's fields).
+    The Tag stage then makes the row, or the failure row, without handing the article
+    to a worker again. An error is carried, not raised: it must not fail the cleaning."""
+    result = run_measured(partial(tag_article, topic_path=topic_path, threshold=threshold), article)
+    if isinstance(result, Failed):
+        return article.replace(tag_ahead=result)
+    return result.value.replace(tag_ahead=Done(None, result.ms))
 
 
 class TagFn(PooledStageDoFn):
@@ -80,28 +75,13 @@ class TagFn(PooledStageDoFn):
     def work(self):
         return partial(tag_article, topic_path=self.topic_path, threshold=self.threshold)
 
-    def process(
-        self,
-        element: Article,
-        timestamp=beam.DoFn.TimestampParam,
-        window=beam.DoFn.WindowParam,
-    ):
-        ahead = element.tag_ahead
-        if ahead is None:
-            yield from super().process(element, timestamp, window)
-            return
-        # Tagged ahead (``tag_ahead``): the same row, or failure row, as a tagging here.
-        counter(self.stage, "in")
-        self._ms.update(ahead["ms"])
-        article = element.replace(tag_ahead=None)
-        if "error" in ahead:
-            failure = self._failure_from(article, ahead["error"])
-            counter(failure.stage, f"failed.{failure.reason}")
-            yield pvalue.TaggedOutput(FAILURES, failure)
-            return
-        for output in self.outputs(article, article):
-            counter(self.stage, "out")
-            yield output
+    def ahead(self, article: Article) -> Done | Failed | None:
+        """Tagged in the cleaning's call (``tag_ahead``): its outcome, the article as
+        the row without the carried outcome."""
+        carried = article.tag_ahead
+        if isinstance(carried, Done):
+            return Done(article.replace(tag_ahead=None), carried.ms)
+        return carried
 
     def outputs(self, article: Article, tagged: Article):
         counter(self.stage, "relevant" if tagged.is_relevant else "not_relevant")
