@@ -278,3 +278,36 @@ def test_bundled_weights_explain_the_vocabulary_in_matched_terms():
     words = [row for row in tags.matched_terms if row["concept"] == "vocabulary"]
     assert 0 < len(words) <= 8
     assert all(isinstance(row["weight"], float) for row in words)
+
+
+def _forward_eval_module():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "data" / "topic" / "forward_eval.py"
+    spec = importlib.util.spec_from_file_location("forward_eval", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_forward_evaluation_finds_each_rounds_items_in_corpus_order():
+    # data/topic/forward_eval.py fits on the rounds before a round and scores the round;
+    # it finds the rounds from split.json's per-stage counts over the corpus's order,
+    # which holds only while build_corpus.py appends each round's items.
+    forward_eval = _forward_eval_module()
+    lines = DEFAULT_CORPUS.read_text(encoding="utf-8").splitlines()
+    items = [json.loads(line) for line in lines if line.strip()]
+    split = json.loads(DEFAULT_SPLIT.read_text(encoding="utf-8"))
+    stage = forward_eval.stages_of(items, split)
+    assert stage == sorted(stage) and stage[-1] == len(split["fixed"]) - 1
+    # The first rounds were built together in file-name order: their stages are mixed
+    # (the batch held out whole is spread over several), so they are only fitted on.
+    first = forward_eval.first_ordered_stage(items, split, stage)
+    assert first == 11
+    fresh = set(split["fresh"])
+    assert len({s for item, s in zip(items, stage, strict=True) if item["id"] in fresh}) > 1
+    # An item of the last round moved to the front shifts every stage after it.
+    moved = items[-1:] + items[:-1]
+    assert forward_eval.first_ordered_stage(moved, split, stage) == len(split["fixed"])
+    with pytest.raises(SystemExit, match="not in the order"):
+        forward_eval.stages_of(items[:-1], split)
