@@ -306,8 +306,14 @@ def test_forward_evaluation_finds_each_rounds_items_in_corpus_order():
     assert first == 11
     fresh = set(split["fresh"])
     assert len({s for item, s in zip(items, stage, strict=True) if item["id"] in fresh}) > 1
-    # An item of the last round moved to the front shifts every stage after it.
-    moved = items[-1:] + items[:-1]
-    assert forward_eval.first_ordered_stage(moved, split, stage) == len(split["fixed"])
+    # Stages whose items are gathered from elsewhere hold the wrong number of held-out
+    # items: only the ones after the last such stage are in order.
+    small = {"fixed": [{"assigned": 2, "test": 1}] * 3, "test": ["a", "c", "e"]}
+    rows = [{"id": i} for i in "abcdef"]
+    assert forward_eval.first_ordered_stage(rows, small, [0, 0, 1, 1, 2, 2]) == 0
+    swapped = [rows[n] for n in (0, 1, 2, 4, 3, 5)]  # stage 1 holds c and e, stage 2 none
+    assert forward_eval.first_ordered_stage(swapped, small, [0, 0, 1, 1, 2, 2]) == 3
+    mixed = [rows[n] for n in (1, 0, 3, 2, 4, 5)]  # stages 0 and 1 mixed, still one each
+    assert forward_eval.first_ordered_stage(mixed, small, [0, 0, 1, 1, 2, 2]) == 0
     with pytest.raises(SystemExit, match="not in the order"):
         forward_eval.stages_of(items[:-1], split)

@@ -58,8 +58,9 @@ def stages_of(items: list[dict], split: dict) -> list[int]:
 
 def first_ordered_stage(items: list[dict], split: dict, stage: list[int]) -> int:
     """The first stage from which every stage holds, where the corpus's order puts it,
-    as many held-out items as ``fixed`` says it assigned (a stage of items gathered from
-    elsewhere in the corpus would not)."""
+    as many held-out items as ``fixed`` says it assigned. A stage of items gathered from
+    elsewhere in the corpus would almost always hold another number; the check can miss
+    stages mixed with each other in equal parts, so it is necessary, not sufficient."""
     test = set(split["test"])
     found = Counter(s for item, s in zip(items, stage, strict=True) if item["id"] in test)
     first = len(split["fixed"])
