@@ -71,8 +71,12 @@ def _not_writable(output: str, folder: Path, error: OSError | None = None) -> Ou
     )
 
 
-def check_topic(topic: str | None, weights: str | None = None) -> None:
-    """The topic file (and its weights file) as the pipeline will load them.
+def check_topic(
+    topic: str | None, weights: str | None = None, threshold: float | None = None
+) -> None:
+    """The topic file (and its weights file) as the pipeline will load them. A local
+    topic with its own weights file is loaded into the tagger the run then uses
+    (``transforms.tag.tagger_for``): checked and loaded once.
 
     ``marsad.topic`` raises ``TopicFileError`` (reason ``topic_invalid``) naming the
     line of a problem; anything else that stops the file loading is reported under
@@ -84,6 +88,10 @@ def check_topic(topic: str | None, weights: str | None = None) -> None:
         if topic and is_remote(topic):
             with _local_copy(topic) as local:
                 check_topic_files(local, weights)
+        elif weights is None:
+            from transforms.tag import tagger_for
+
+            tagger_for(topic, threshold)
         else:
             check_topic_files(topic, weights)
     except MarsadError:
@@ -132,7 +140,7 @@ def preflight(options, check_output: bool = True) -> list[SourceFeed]:
             hint="e.g. marsad run --sources marsad/sources/default.yaml --output data/",
         )
     feeds = load_sources(options.sources)
-    check_topic(options.topic)
+    check_topic(options.topic, threshold=options.topic_threshold)
     if check_output:
         check_output_folder(options.output)
     return feeds

@@ -148,3 +148,46 @@ def test_an_article_is_judged_by_the_threshold_of_its_language():
         score = tagger.score(article.title, article.text)
         assert tagged.is_relevant == (score >= english), article.article_id
         assert tagged.is_relevant != apply_tags(article.replace(language=None), tagger).is_relevant
+
+
+def test_the_run_check_and_the_stage_share_one_load_until_the_topic_changes(
+    tmp_path: Path, monkeypatch
+):
+    """The pre-run check loads the tagger the stage uses; an edited weights file (a
+    ``--watch`` loop's workers outlive a run) is loaded again for the next look-up."""
+    import os
+    import shutil
+
+    import marsad.topic.tagger as tagger_module
+    import transforms.tag as tag_module
+    from marsad.topic.definition import DEFAULT_TOPIC
+    from pipeline.preflight import check_topic
+
+    loads = []
+    load = tagger_module.load_tagger
+
+    def counted(*args):
+        loads.append(args)
+        return load(*args)
+
+    monkeypatch.setattr(tagger_module, "load_tagger", counted)  # what the check called
+    monkeypatch.setattr(tag_module, "load_tagger", counted)
+
+    topic = tmp_path / DEFAULT_TOPIC.name
+    shutil.copy(DEFAULT_TOPIC, topic)
+    weights = topic.with_name(topic.stem + ".weights.json")
+    shutil.copy(DEFAULT_TOPIC.with_name(DEFAULT_TOPIC.stem + ".weights.json"), weights)
+
+    check_topic(str(topic))
+    checked = tagger_for(str(topic), None)
+    assert tagger_for(str(topic), None) is checked and len(loads) == 1  # check and run
+    assert checked.threshold_for("en") != 0.91
+
+    data = json.loads(weights.read_text(encoding="utf-8"))
+    data["threshold"], data["thresholds"] = 0.91, {"ar": 0.91, "en": 0.91}
+    weights.write_text(json.dumps(data), encoding="utf-8")
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    edited = tagger_for(str(topic), None)
+    assert edited is not checked and edited.threshold_for("en") == 0.91
+    assert tagger_for(str(topic), None) is edited and len(loads) == 2

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from functools import cache, partial
+import os
+from functools import partial
 
 import apache_beam as beam
 
@@ -25,10 +26,38 @@ def apply_tags(article: Article, tagger) -> Article:
     )
 
 
-@cache
+_TAGGERS: dict[tuple[str | None, float | None], tuple[tuple, tuple, object]] = {}
+
+
+def _stamp(paths: tuple) -> tuple:
+    """Size and modification time of each file (None where it cannot be read)."""
+    stamps = []
+    for path in paths:
+        try:
+            found = os.stat(path)
+            stamps.append((found.st_mtime_ns, found.st_size))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
+
+
 def tagger_for(topic_path: str | None, threshold: float | None):
-    """The tagger of a topic, loaded once per process (and inherited by forked workers)."""
-    return load_tagger(topic_path, threshold)
+    """The tagger of a topic, loaded once per process (and inherited by forked workers),
+    and loaded again once its topic or weights file has changed: the pre-run check, the
+    workers' warm-up and the Tag stage share one load, and the next run of a ``--watch``
+    loop (whose workers outlive a run) tags with an edited topic. Two ``stat`` calls a
+    look-up."""
+    key = (topic_path, threshold)
+    cached = _TAGGERS.get(key)
+    if cached is not None:
+        files, stamp, tagger = cached
+        if _stamp(files) == stamp:
+            return tagger
+    tagger = load_tagger(topic_path, threshold)
+    definition = tagger.definition
+    files = tuple(str(p) for p in (definition.path, definition.weights_path()) if p)
+    _TAGGERS[key] = (files, _stamp(files), tagger)
+    return tagger
 
 
 def tag_article(article: Article, topic_path: str | None, threshold: float | None) -> Article:
