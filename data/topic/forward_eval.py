@@ -18,11 +18,12 @@ round's items, and ``fixed`` records how many items each stage assigned, in orde
 counts must add up to the corpus). The first rounds were built together from label files
 read in name order, not in the order of their stages, so only the stages from which each
 one holds exactly the number of held-out items ``fixed`` records for it are scored
-(``first_ordered_stage``; in the project's corpus, stage 11 on: the rounds of
-2026-12-01 afternoon and later); the stages before them are only fitted on. Unlike the "before use" figures,
-every stage is scored with today's topic file, which was written knowing all of them:
-the figures are an upper bound on what a new round would see, and a fair comparison
-between two ways of fitting.
+(``first_ordered_stage``; in the project's corpus, stage 11 on: the rounds of 2026-12-01
+afternoon and later); the stages before them are only fitted on.
+
+Unlike the "before use" figures, every stage is scored with today's topic file, which
+was written knowing all of them: the figures are an upper bound on what a new round
+would see, and a fair comparison between two ways of fitting.
 """
 
 from __future__ import annotations
