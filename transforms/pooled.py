@@ -11,11 +11,11 @@ A stage whose element was already worked in an earlier step's worker call (the T
 stage after the batch graph's cleaning) returns that outcome from ``ahead(element)``:
 its outputs and failure rows are then made as for a result of the pool.
 
-Up to ``IN_FLIGHT_PER_WORKER * workers`` elements are in flight; results are emitted oldest first as they
-complete (each with the timestamp and window of its own element), the rest at the end
-of the bundle. A worker that dies (killed, or crashed in native code) breaks the pool:
-it is replaced and each element that was in flight is tried once more, then becomes a
-``worker_crashed`` failure row.
+Up to ``IN_FLIGHT_PER_WORKER * workers`` elements are in flight; results are emitted
+oldest first as they complete (each with the timestamp and window of its own element),
+the rest at the end of the bundle. A worker that dies (killed, or crashed in native
+code) breaks the pool: it is replaced and each element that was in flight is tried once
+more, then becomes a ``worker_crashed`` failure row.
 """
 
 from __future__ import annotations
